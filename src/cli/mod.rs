@@ -1,0 +1,190 @@
+//! The command line: argument parsing and dispatch to one module per subcommand.
+//!
+//! Exit codes: 0 success, 1 invalid input (a spec, plan, data or checkpoint that is wrong), 2 usage error (clap's own),
+//! 3 runtime failure (an I/O or engine error during a run). A closed stdout (`thinktok plan | head`) is not an error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod bench;
+mod bench_episode;
+mod bench_model;
+mod bench_plan;
+mod check;
+mod debug;
+mod eval;
+mod plan;
+mod run;
+
+/// Experiment specs for episodic thought-token learning: check, plan, run, evaluate, benchmark.
+#[derive(Debug, Parser)]
+#[command(name = "thinktok", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a spec and report every error in it (exit 1 if any).
+    Check(CheckArgs),
+    /// Print the execution plan of a spec (a dry run), or the difference between two.
+    Plan(PlanArgs),
+    /// Run every run of a spec or plan file (the built-in default spec without one).
+    Run(RunArgs),
+    /// Evaluate a checkpoint on held-out data.
+    Eval(EvalArgs),
+    /// Measure speed: planning, the model, or the episode phase.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Views of the pipeline's intermediate stages (prone to change).
+    #[command(subcommand)]
+    Debug(DebugCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The spec file (`.think`).
+    pub spec: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Ron,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The spec file (`.think`); with `--diff`, the old spec or plan.
+    pub spec: PathBuf,
+    /// Compare SPEC (old) with this spec or plan (new), run by run.
+    #[arg(long, value_name = "NEW")]
+    pub diff: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Replace machine-dependent figures with `<masked>` (for snapshot tests).
+    #[arg(long)]
+    pub mask_volatile: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A spec (`.think`) or a plan (`.ron`, `.json`); the built-in default spec if omitted.
+    pub input: Option<PathBuf>,
+    /// Output folder: one sub-folder per run, `results.json` and `report.md`.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// Override the plan's device: `cpu` or `cuda:N`.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Continue unfinished runs from their last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Rerun runs that already finished in OUT.
+    #[arg(long)]
+    pub force: bool,
+    /// Stop each run after this many steps (a checkpoint is written), as if interrupted.
+    #[arg(long, hide = true)]
+    pub stop_after: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A checkpoint folder (`model.safetensors` + `meta.json`).
+    #[arg(long)]
+    pub ckpt: PathBuf,
+    /// Data to evaluate on: `jsonl:PATH`, `text:PATH` or `task:NAME`; the run's test data if omitted.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// `cpu` or `cuda:N`.
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchSize {
+    Small,
+    Medium,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Check and plan a generated spec whose sweep expands to 1,000 runs.
+    Plan {
+        #[arg(long)]
+        json: bool,
+    },
+    /// No-grad forward and training-step throughput of the benchmark GPT.
+    Model {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        device: Option<String>,
+        /// Timed repeats per figure (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
+    /// Fast-forward and episode cost relative to one plain forward pass.
+    Episode {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long, value_enum, default_value_t = BenchSize::Small)]
+        size: BenchSize,
+        /// Timed repeats per figure (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// The spanned syntax tree of a spec.
+    Ast { spec: PathBuf },
+    /// The resolved plan as RON, without estimates masked.
+    Resolved { spec: PathBuf },
+}
+
+/// Parse arguments, dispatch, and map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Bench(cmd) => bench::run(&cmd),
+        Command::Debug(cmd) => debug::run(&cmd),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// Exit code for invalid user input (spec, plan, data, checkpoint).
+pub const EXIT_INVALID: u8 = 1;
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,326 @@
+//! The execution plan: the only thing the engine ever sees of a spec.
+//!
+//! A [`Plan`] is fully resolved: every default is explicit, the sweep is expanded into one [`RunPlan`] per run, and
+//! each run carries a content identity ([`RunPlan::id`]) derived from its [`RunParams`] alone, so renaming a spec or
+//! reordering a sweep never changes it. Plans are written as RON or JSON (`thinktok plan --format ron|json`) and read
+//! back by `thinktok run plan.ron`.
+//!
+//! Changing the meaning of a field is a breaking change: bump [`FORMAT_VERSION`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the serialised plan format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Byte-level vocabulary: 256 bytes followed by the special tokens below.
+pub const BYTE_VOCAB: usize = 256;
+/// End of text / document separator.
+pub const EOT_ID: u32 = 256;
+/// The `<|thought|>` token: no text, one extra position before the next real token.
+pub const THOUGHT_ID: u32 = 257;
+/// Padding (never a target).
+pub const PAD_ID: u32 = 258;
+/// Reserved for later use; keeps the vocabulary at the benchmark GPT's 260 entries.
+pub const RESERVED_ID: u32 = 259;
+/// Vocabulary size of the own GPT with the byte tokenizer.
+pub const VOCAB_SIZE: usize = 260;
+
+/// A fully resolved, serialisable execution plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    /// The spec language version the plan was compiled from.
+    pub language_version: u32,
+    /// The experiment's name (display only; not part of any run identity).
+    pub experiment: String,
+    /// The swept parameter paths, in spec order (e.g. `episode.cull`).
+    pub axes: Vec<String>,
+    /// One entry per run of the sweep (a single entry without a sweep).
+    pub runs: Vec<RunPlan>,
+}
+
+/// One run of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPlan {
+    /// Content identity: a stable hash of `params` (see [`RunParams::identity`]).
+    pub id: String,
+    /// A human label built from the swept values, e.g. `cull=0.25 seed=1`.
+    pub label: String,
+    /// The swept values of this run, keyed by axis path, as spec text.
+    pub swept: BTreeMap<String, String>,
+    pub params: RunParams,
+    pub estimates: Estimates,
+}
+
+/// Everything that determines what a run computes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunParams {
+    pub seed: u64,
+    pub device: DeviceSpec,
+    pub model: ModelConfig,
+    pub data: DataConfig,
+    pub episode: EpisodeConfig,
+    pub learn: LearnConfig,
+    pub eval: EvalConfig,
+}
+
+impl RunParams {
+    /// Stable content identity of these parameters: FNV-1a (64-bit) over their canonical JSON form.
+    ///
+    /// Field order is fixed by the struct definitions and maps are `BTreeMap`s, so the JSON text is canonical.
+    pub fn identity(&self) -> String {
+        let text = serde_json::to_string(self).unwrap_or_default();
+        format!("{:016x}", fnv1a64(text.as_bytes()))
+    }
+}
+
+/// FNV-1a, 64-bit: tiny, stable across platforms and Rust versions (unlike `DefaultHasher`).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// Where a run executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceSpec {
+    Cpu,
+    Cuda(usize),
+}
+
+/// The model to train.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ModelConfig {
+    /// The own small GPT (learned positions, pre-LayerNorm, causal attention, GELU MLP).
+    Gpt(GptConfig),
+}
+
+/// Sizes of the own GPT.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GptConfig {
+    pub layers: usize,
+    pub width: usize,
+    pub heads: usize,
+    /// Maximum positions (real tokens plus thoughts) the model sees at once.
+    pub context: usize,
+    pub vocab_size: usize,
+}
+
+/// Training and held-out data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataConfig {
+    pub train: DataSource,
+    pub test: DataSource,
+}
+
+/// Where sequences come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DataSource {
+    /// A built-in generated task, deterministic by seed.
+    Task {
+        task: TaskKind,
+        count: usize,
+        seed: u64,
+    },
+    /// JSONL with `{"text": …}` or `{"prompt": …, "answer": …}` per line.
+    Jsonl { path: String },
+    /// A text file or a folder of `.txt` files, packed into fixed-length sequences.
+    /// `split` selects the part of the deterministic train/held-out split this source reads.
+    Text {
+        path: String,
+        split: TextSplit,
+        holdout: f64,
+    },
+}
+
+/// Which part of a text source's deterministic split to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TextSplit {
+    Train,
+    Test,
+}
+
+/// Built-in generated tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TaskKind {
+    /// n digits; answer TRUE iff some triple i<j<l sums to 0 mod 10; classes balanced.
+    Sum3 { digits: usize },
+    /// a×b with `digits`-digit operands, product least-significant digit first; held-out pairs never trained on.
+    Multiply { digits: usize },
+    /// The sum of `terms` numbers of `digits` digits (a sanity task).
+    Addition { terms: usize, digits: usize },
+}
+
+/// The episode phase (and the choice of insertion strategy, which includes the baselines).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeConfig {
+    /// Sequences per episode batch (the notes' 2N).
+    pub samples: usize,
+    pub rounds: usize,
+    /// Thoughts per sequence, at most.
+    pub thought_budget: usize,
+    pub insertion: Insertion,
+    /// Fraction of each round's proposals that is culled, in (0, 1).
+    pub cull: f64,
+    /// Also cull any proposal whose gain is below the per-thought cost.
+    pub cull_below_cost: bool,
+    pub gain: GainConfig,
+    pub strategy: EpisodeStrategy,
+    pub thoughts: ThoughtKind,
+    /// Run the episode phase every this many learning steps (reusing the last placement policy in between).
+    pub every: usize,
+}
+
+/// How thoughts are placed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Insertion {
+    /// The model's own placement, with a fallback when it places none.
+    FastForward {
+        fallback: Fallback,
+        /// Insert where `p(thought) > threshold` instead of where the thought is top-1.
+        threshold: Option<f64>,
+        /// At most this many consecutive thoughts in one slot.
+        max_consecutive: usize,
+    },
+    /// Baseline: no thoughts.
+    None,
+    /// Baseline: `per_sequence` thoughts at uniformly random slots.
+    Random { per_sequence: usize },
+    /// Baseline: a thought after every `every` real tokens.
+    Interval { every: usize },
+    /// Baseline: `count` thoughts between prompt and answer.
+    AnswerPause { count: usize },
+    /// Baseline: thoughts before the `count` least-confident real tokens of a no-grad pass.
+    Dit { count: usize },
+}
+
+/// Where a sequence gets a thought the model does not want.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Fallback {
+    /// The free slot where the thought ranks best (highest log-probability breaks ties).
+    BestRank,
+    /// Sampled from softmax(thought logit / temperature) over free slots.
+    Sample { temperature: f64 },
+    /// Uniformly random free slot.
+    Uniform,
+}
+
+/// How a thought's gain is measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GainConfig {
+    /// Real tokens after the slot that count; `None` is the whole continuation.
+    pub window: Option<usize>,
+    pub reduce: GainReduce,
+    /// Per-thought cost λ subtracted from every gain.
+    pub cost: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GainReduce {
+    Sum,
+    Mean,
+}
+
+/// The author's rounds-and-culling flow, or one sweep with leave-one-out gains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EpisodeStrategy {
+    Rounds,
+    LeaveOneOut,
+}
+
+/// What a thought position's input is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ThoughtKind {
+    /// A fixed learned embedding.
+    Discrete,
+    /// The previous position's last hidden state.
+    Continuous,
+}
+
+/// The learning phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnConfig {
+    pub steps: usize,
+    pub batch: usize,
+    /// Micro-batches per optimiser step (gradient accumulation).
+    pub accumulate: usize,
+    /// Backprop depth through continuous thoughts.
+    pub unroll: usize,
+    pub optimizer: Optimizer,
+    /// Global gradient-norm clip; `None` disables clipping.
+    pub grad_clip: Option<f64>,
+    /// Weight of the cross-entropy for emitting `<|thought|>` at kept slots.
+    pub reinforce: f64,
+    /// Weight of the unlikelihood `−log(1 − p(thought))` at culled slots.
+    pub punish: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Optimizer {
+    AdamW {
+        lr: f64,
+        warmup: usize,
+        weight_decay: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        schedule: Schedule,
+    },
+}
+
+/// Learning-rate schedule after warmup.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Schedule {
+    /// Cosine decay to `min_lr_frac · lr` at the last step.
+    Cosine {
+        min_lr_frac: f64,
+    },
+    Constant,
+}
+
+/// Evaluation and checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalConfig {
+    /// Evaluate on the test data every this many steps (and at the end).
+    pub every: usize,
+    /// Write a checkpoint every this many steps (the final one is always written).
+    pub checkpoint_every: usize,
+    pub placement: EvalPlacement,
+    /// Evaluate on at most this many test sequences (`None`: all).
+    pub max_sequences: Option<usize>,
+}
+
+/// Who places thoughts at evaluation. Never the continuation gains, except for the labelled `Oracle` diagnostic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EvalPlacement {
+    /// The model's own fast-forward top-1 policy.
+    Own,
+    /// `p(thought) > threshold`, the threshold chosen on training data.
+    Threshold(f64),
+    /// The run's baseline rule (none, random, interval, answer_pause, dit).
+    Rule,
+    /// Diagnostic only: placement from continuation gains, i.e. peeking at the future.
+    Oracle,
+}
+
+/// Machine-independent estimates of a run's cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimates {
+    pub parameters: u64,
+    /// Real tokens per learning step.
+    pub tokens_per_step: u64,
+    pub total_tokens: u64,
+    /// Learning phase, per step.
+    pub forward_flops_per_step: f64,
+    pub backward_flops_per_step: f64,
+    /// Episode phase, per step (no gradients).
+    pub episode_flops_per_step: f64,
+    pub run_flops: f64,
+    /// Peak memory of the learning phase (weights, optimiser state, gradients, activations), in bytes.
+    pub peak_memory_bytes: u64,
+}
