@@ -1,4 +1,9 @@
 //! The engine: runs execution plans with candle. It never sees spec text, only [`crate::plan`] types.
 
+pub mod data;
 pub mod device;
+pub mod error;
+pub mod learn;
+pub mod optim;
 pub mod rng;
+pub mod tokenizer;
