@@ -4,6 +4,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod learn;
+pub mod model;
 pub mod optim;
 pub mod rng;
 pub mod tokenizer;

@@ -1,0 +1,175 @@
+//! A KV cache with one length per batch row, so that rows can be extended, cut back and copied independently
+//! (what the episode phase's fast-forward needs; candle-nn's `KvCache` keeps one offset for the whole batch).
+
+use candle_core::{DType, Device, Result, Tensor};
+
+/// Keys and values of every layer, preallocated as (B, H, T_max, Dh) and written in place at per-row offsets.
+///
+/// Positions at or beyond a row's length hold stale values that attention masks out. Not `Clone`: the tensors
+/// are written in place, so a shallow copy would alias; use [`KvCache::select_rows`] for an independent copy.
+#[derive(Debug)]
+pub struct KvCache {
+    keys: Vec<Tensor>,
+    values: Vec<Tensor>,
+    lens: Vec<usize>,
+    capacity: usize,
+}
+
+impl KvCache {
+    /// An empty cache for `batch` rows of `layers` layers, each (batch, heads, capacity, head_dim).
+    pub fn new(
+        layers: usize,
+        batch: usize,
+        heads: usize,
+        capacity: usize,
+        head_dim: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let shape = (batch, heads, capacity, head_dim);
+        let mut keys = Vec::with_capacity(layers);
+        let mut values = Vec::with_capacity(layers);
+        for _ in 0..layers {
+            keys.push(Tensor::zeros(shape, dtype, device)?);
+            values.push(Tensor::zeros(shape, dtype, device)?);
+        }
+        Ok(Self { keys, values, lens: vec![0; batch], capacity })
+    }
+
+    /// The number of cached positions of every row.
+    pub fn lens(&self) -> &[usize] {
+        &self.lens
+    }
+
+    /// The number of cached positions of row `b` (0 for a row that does not exist).
+    pub fn len(&self, b: usize) -> usize {
+        self.lens.get(b).copied().unwrap_or(0)
+    }
+
+    /// Whether every row is empty.
+    pub fn is_empty(&self) -> bool {
+        self.lens.iter().all(|&l| l == 0)
+    }
+
+    pub fn batch(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// The most positions a row can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn layers(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Cut row `b` back to its first `len` positions (a no-op cut to the current length is fine).
+    pub fn truncate(&mut self, b: usize, len: usize) -> Result<()> {
+        let cur = self.row_len(b)?;
+        if len > cur {
+            candle_core::bail!("cannot truncate cache row {b} to {len}: it holds only {cur} positions");
+        }
+        self.lens[b] = len;
+        Ok(())
+    }
+
+    /// An independent cache holding the given rows in that order (rows may repeat).
+    pub fn select_rows(&self, rows: &[usize]) -> Result<KvCache> {
+        for &r in rows {
+            self.row_len(r)?;
+        }
+        let device = self.device();
+        let idx = Tensor::from_vec(rows.iter().map(|&r| r as u32).collect::<Vec<_>>(), rows.len(), &device)?;
+        let pick = |ts: &[Tensor]| -> Result<Vec<Tensor>> { ts.iter().map(|t| t.index_select(&idx, 0)).collect() };
+        Ok(KvCache {
+            keys: pick(&self.keys)?,
+            values: pick(&self.values)?,
+            lens: rows.iter().map(|&r| self.lens[r]).collect(),
+            capacity: self.capacity,
+        })
+    }
+
+    /// Overwrite row `dst` of this cache with row `src_row` of `src` (keys, values and length).
+    pub fn copy_row(&mut self, dst: usize, src: &KvCache, src_row: usize) -> Result<()> {
+        self.row_len(dst)?;
+        let len = src.row_len(src_row)?;
+        if src.layers() != self.layers() || src.capacity != self.capacity {
+            candle_core::bail!(
+                "cannot copy a cache row between caches of different shapes ({} vs {} layers, {} vs {} positions)",
+                src.layers(),
+                self.layers(),
+                src.capacity,
+                self.capacity
+            );
+        }
+        for (dst_t, src_t) in self.keys.iter().zip(&src.keys).chain(self.values.iter().zip(&src.values)) {
+            // A row of a contiguous (B, H, T, Dh) tensor is itself contiguous: one block copy.
+            dst_t.narrow(0, dst, 1)?.slice_set(&src_t.narrow(0, src_row, 1)?, 0, 0)?;
+        }
+        self.lens[dst] = len;
+        Ok(())
+    }
+
+    /// Write `k`, `v` (B, H, C, Dh) of one layer: row b's first `valid[b]` positions at offset `lens[b]`.
+    /// Lengths are not advanced here (every layer writes at the same offsets); see [`KvCache::advance`].
+    pub(crate) fn write(&self, layer: usize, k: &Tensor, v: &Tensor, valid: &[usize]) -> Result<()> {
+        for (b, (&n, &at)) in valid.iter().zip(&self.lens).enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let (kr, vr) = (k.narrow(0, b, 1)?, v.narrow(0, b, 1)?);
+            let (kr, vr) = if n == k.dim(2)? {
+                (kr.contiguous()?, vr.contiguous()?)
+            } else {
+                (kr.narrow(2, 0, n)?.contiguous()?, vr.narrow(2, 0, n)?.contiguous()?)
+            };
+            self.keys[layer].narrow(0, b, 1)?.slice_set(&kr, 2, at)?;
+            self.values[layer].narrow(0, b, 1)?.slice_set(&vr, 2, at)?;
+        }
+        Ok(())
+    }
+
+    /// Keys and values of one layer, (B, H, T_max, Dh).
+    pub(crate) fn layer(&self, layer: usize) -> (&Tensor, &Tensor) {
+        (&self.keys[layer], &self.values[layer])
+    }
+
+    /// Check that a chunk with `valid` real tokens per row fits, before anything is written.
+    pub(crate) fn check_append(&self, valid: &[usize], chunk: usize) -> Result<()> {
+        if valid.len() != self.batch() {
+            candle_core::bail!(
+                "chunk has {} rows of valid lengths but the cache has {} rows",
+                valid.len(),
+                self.batch()
+            );
+        }
+        for (b, (&n, &at)) in valid.iter().zip(&self.lens).enumerate() {
+            if n > chunk {
+                candle_core::bail!("row {b}: {n} valid tokens in a chunk of {chunk}");
+            }
+            if at + n > self.capacity {
+                candle_core::bail!("row {b}: {at} cached + {n} new positions exceed the context of {}", self.capacity);
+            }
+        }
+        Ok(())
+    }
+
+    /// Advance every row by its number of valid tokens, after all layers were written.
+    pub(crate) fn advance(&mut self, valid: &[usize]) {
+        for (l, &n) in self.lens.iter_mut().zip(valid) {
+            *l += n;
+        }
+    }
+
+    fn row_len(&self, b: usize) -> Result<usize> {
+        match self.lens.get(b) {
+            Some(&l) => Ok(l),
+            None => candle_core::bail!("cache row {b} out of range: the cache has {} rows", self.batch()),
+        }
+    }
+
+    fn device(&self) -> Device {
+        self.keys.first().map(|t| t.device().clone()).unwrap_or(Device::Cpu)
+    }
+}

@@ -1,0 +1,291 @@
+//! The own small GPT: learned positions, pre-LayerNorm blocks, causal self-attention, GELU-tanh MLP, untied head.
+//!
+//! Weight names follow GPT-2 (`wte`, `wpe`, `h.{i}.ln_1`, `h.{i}.attn.c_attn`, …, `ln_f`, `lm_head`) so that
+//! checkpoints convert by name; linear weights are stored (out, in) as candle does, the transpose of GPT-2's
+//! Conv1D.
+
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{Init, VarBuilder, VarMap};
+
+use super::ops::{self, Linear};
+use super::{CausalLm, KvCache, ModelOutput};
+use crate::engine::rng::Rng;
+use crate::plan::GptConfig;
+
+const LN_EPS: f64 = 1e-5;
+const INIT_STD: f64 = 0.02;
+
+/// A layer norm's weight and bias.
+#[derive(Debug, Clone)]
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl LayerNorm {
+    fn new(dim: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get_with_hints(dim, "weight", Init::Const(1.0))?,
+            bias: vb.get_with_hints(dim, "bias", Init::Const(0.0))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        ops::layer_norm(x, &self.weight, &self.bias, LN_EPS)
+    }
+}
+
+fn linear(inp: usize, out: usize, bias: bool, std: f64, vb: VarBuilder) -> Result<Linear> {
+    let weight = vb.get_with_hints((out, inp), "weight", Init::Randn { mean: 0.0, stdev: std })?;
+    let bias = if bias { Some(vb.get_with_hints(out, "bias", Init::Const(0.0))?) } else { None };
+    Ok(Linear { weight, bias })
+}
+
+/// One pre-LayerNorm transformer block.
+#[derive(Debug, Clone)]
+struct Block {
+    ln_1: LayerNorm,
+    c_attn: Linear,
+    attn_proj: Linear,
+    ln_2: LayerNorm,
+    c_fc: Linear,
+    mlp_proj: Linear,
+}
+
+impl Block {
+    fn new(cfg: &GptConfig, vb: VarBuilder) -> Result<Self> {
+        let d = cfg.width;
+        let proj_std = INIT_STD / (2.0 * cfg.layers as f64).sqrt();
+        let attn = vb.pp("attn");
+        let mlp = vb.pp("mlp");
+        Ok(Self {
+            ln_1: LayerNorm::new(d, vb.pp("ln_1"))?,
+            c_attn: linear(d, 3 * d, true, INIT_STD, attn.pp("c_attn"))?,
+            attn_proj: linear(d, d, true, proj_std, attn.pp("c_proj"))?,
+            ln_2: LayerNorm::new(d, vb.pp("ln_2"))?,
+            c_fc: linear(d, 4 * d, true, INIT_STD, mlp.pp("c_fc"))?,
+            mlp_proj: linear(4 * d, d, true, proj_std, mlp.pp("c_proj"))?,
+        })
+    }
+
+    /// `x` (B, T, D) plus the attention and MLP branches; `attend` maps (q, k, v), each (B, H, T, Dh), to the
+    /// attention output (B, H, T, Dh) — a plain causal one for the full forward, a cached one for chunks.
+    fn forward(
+        &self,
+        x: &Tensor,
+        heads: usize,
+        attend: impl FnOnce(Tensor, Tensor, Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        let hd = d / heads;
+        let qkv = self.c_attn.forward(&self.ln_1.forward(x)?)?;
+        // (B, T, 3D) -> (B, T, 3, H, Dh); each of q, k, v -> (B, H, T, Dh)
+        let qkv = qkv.reshape((b, t, 3, heads, hd))?;
+        let part = |i: usize| -> Result<Tensor> { qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous() };
+        let y = attend(part(0)?, part(1)?, part(2)?)?;
+        // (B, H, T, Dh) -> (B, T, H, Dh) -> (B, T, D): a copy
+        let y = y.transpose(1, 2)?.reshape((b, t, d))?;
+        let x = (x + self.attn_proj.forward(&y)?)?;
+        let h = ops::gelu(&self.c_fc.forward(&self.ln_2.forward(&x)?)?)?;
+        x + self.mlp_proj.forward(&h)?
+    }
+}
+
+/// Scaled dot-product attention of `q` (B, H, Tq, Dh) over `k`, `v` (B, H, Tk, Dh) with an additive `mask`
+/// broadcastable to (B, H, Tq, Tk).
+fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let scale = 1.0 / (q.dim(3)? as f64).sqrt();
+    let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+    ops::softmax_last_dim(&scores)?.matmul(v)
+}
+
+/// The own GPT. Build it with [`Gpt::new`] from a `VarBuilder` (a `VarMap` to train, safetensors to load).
+#[derive(Debug, Clone)]
+pub struct Gpt {
+    cfg: GptConfig,
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    lm_head: Linear,
+    device: Device,
+}
+
+impl Gpt {
+    /// The model with weights from `vb`; a `VarMap`-backed builder creates them (normal, std 0.02; the
+    /// residual projections scaled by 1/sqrt(2·layers); layer norms 1 and 0).
+    pub fn new(cfg: &GptConfig, vb: VarBuilder) -> Result<Self> {
+        if cfg.heads == 0 || cfg.width % cfg.heads != 0 {
+            candle_core::bail!("GPT width {} is not a multiple of its {} heads", cfg.width, cfg.heads);
+        }
+        let (d, v) = (cfg.width, cfg.vocab_size);
+        let emb = Init::Randn { mean: 0.0, stdev: INIT_STD };
+        let wte = vb.pp("wte").get_with_hints((v, d), "weight", emb)?;
+        let wpe = vb.pp("wpe").get_with_hints((cfg.context, d), "weight", emb)?;
+        let blocks = (0..cfg.layers).map(|i| Block::new(cfg, vb.pp(format!("h.{i}")))).collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            wte,
+            wpe,
+            blocks,
+            ln_f: LayerNorm::new(d, vb.pp("ln_f"))?,
+            lm_head: linear(d, v, false, INIT_STD, vb.pp("lm_head"))?,
+            device: vb.device().clone(),
+        })
+    }
+
+    /// A fresh model whose weights live in `varmap` and are drawn deterministically from `seed`
+    /// (candle's own CPU random init cannot be seeded).
+    pub fn new_seeded(cfg: &GptConfig, varmap: &VarMap, device: &Device, seed: u64) -> Result<Self> {
+        let model = Self::new(cfg, VarBuilder::from_varmap(varmap, DType::F32, device))?;
+        init_seeded(varmap, cfg.layers, seed)?;
+        Ok(model)
+    }
+
+    pub fn config(&self) -> &GptConfig {
+        &self.cfg
+    }
+
+    /// Token plus position embeddings: `tokens` (B, T) u32, `positions` (B·T) u32 -> (B, T, D).
+    fn embed(&self, tokens: &Tensor, positions: &Tensor) -> Result<Tensor> {
+        let (b, t) = tokens.dims2()?;
+        let tok = self.wte.index_select(&tokens.flatten_all()?, 0)?;
+        let pos = self.wpe.index_select(positions, 0)?;
+        (tok + pos)?.reshape((b, t, self.cfg.width))
+    }
+
+    fn head(&self, x: &Tensor) -> Result<ModelOutput> {
+        let hidden = self.ln_f.forward(x)?;
+        let logits = self.lm_head.forward(&hidden)?;
+        Ok(ModelOutput { logits, hidden })
+    }
+
+    fn check_tokens(&self, tokens: &Tensor) -> Result<(usize, usize)> {
+        let (b, t) = tokens.dims2()?;
+        if tokens.dtype() != DType::U32 {
+            candle_core::bail!("model input must be u32 token ids, got {:?}", tokens.dtype());
+        }
+        Ok((b, t))
+    }
+}
+
+impl CausalLm for Gpt {
+    fn vocab_size(&self) -> usize {
+        self.cfg.vocab_size
+    }
+
+    fn context(&self) -> usize {
+        self.cfg.context
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn forward(&self, tokens: &Tensor) -> Result<ModelOutput> {
+        let (b, t) = self.check_tokens(tokens)?;
+        if t == 0 || t > self.cfg.context {
+            candle_core::bail!("sequence of {t} tokens: the model takes 1 to {} positions", self.cfg.context);
+        }
+        let positions: Vec<u32> = (0..b).flat_map(|_| 0..t as u32).collect();
+        let positions = Tensor::from_vec(positions, b * t, &self.device)?;
+        let mut x = self.embed(tokens, &positions)?;
+        let mask = ops::causal_mask(t, &self.device)?;
+        for block in &self.blocks {
+            x = block.forward(&x, self.cfg.heads, |q, k, v| attention(&q, &k, &v, &mask))?;
+        }
+        self.head(&x)
+    }
+
+    fn new_cache(&self, batch: usize) -> Result<KvCache> {
+        KvCache::new(
+            self.cfg.layers,
+            batch,
+            self.cfg.heads,
+            self.cfg.context,
+            self.cfg.width / self.cfg.heads,
+            DType::F32,
+            &self.device,
+        )
+    }
+
+    fn forward_chunk(&self, tokens: &Tensor, valid: &[usize], cache: &mut KvCache) -> Result<ModelOutput> {
+        let (b, c) = self.check_tokens(tokens)?;
+        if b != cache.batch() {
+            candle_core::bail!("chunk of {b} rows for a cache of {} rows", cache.batch());
+        }
+        if c == 0 {
+            candle_core::bail!("empty chunk: at least one position per row is needed");
+        }
+        cache.check_append(valid, c)?;
+        let lens = cache.lens().to_vec();
+        let last = self.cfg.context - 1;
+        // Padding positions may run past the context: clamp them (their outputs are unspecified anyway).
+        let positions: Vec<u32> = lens.iter().flat_map(|&l| (0..c).map(move |i| (l + i).min(last) as u32)).collect();
+        let positions = Tensor::from_vec(positions, b * c, &self.device)?;
+        // Keys visible to any row: up to the longest row after this chunk.
+        let span = lens.iter().zip(valid).map(|(l, n)| l + n).max().unwrap_or(0).max(1);
+        let mask = chunk_mask(&lens, c, span, &self.device)?;
+        let mut x = self.embed(tokens, &positions)?;
+        for (i, block) in self.blocks.iter().enumerate() {
+            let cache_ref = &*cache;
+            x = block.forward(&x, self.cfg.heads, |q, k, v| {
+                cache_ref.write(i, &k, &v, valid)?;
+                let (keys, values) = cache_ref.layer(i);
+                attention(&q, &keys.narrow(2, 0, span)?, &values.narrow(2, 0, span)?, &mask)
+            })?;
+        }
+        cache.advance(valid);
+        self.head(&x)
+    }
+}
+
+/// The (B, 1, C, span) additive mask of a chunk: query i of row b (at position lens[b] + i) sees keys at
+/// positions <= lens[b] + i. Padding queries see the same prefix plus stale entries: finite, and unspecified.
+fn chunk_mask(lens: &[usize], c: usize, span: usize, device: &Device) -> Result<Tensor> {
+    let mask: Vec<f32> = lens
+        .iter()
+        .flat_map(|&l| (0..c).flat_map(move |i| (0..span).map(move |p| if p <= l + i { 0.0 } else { ops::MASKED })))
+        .collect();
+    Tensor::from_vec(mask, (lens.len(), 1, c, span), device)
+}
+
+/// Overwrite every variable of a GPT in `varmap` with values drawn from `seed`: layer norms 1 and 0, biases 0,
+/// `c_proj` weights normal with std 0.02/sqrt(2·layers), other weights normal with std 0.02. Each variable has
+/// its own stream (derived from its name), so the result does not depend on creation order.
+pub fn init_seeded(varmap: &VarMap, layers: usize, seed: u64) -> Result<()> {
+    let vars = varmap.data().lock().map_err(|_| candle_core::Error::Msg("the VarMap lock is poisoned".into()))?;
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    for name in names {
+        let var = &vars[name];
+        let n = var.elem_count();
+        let is_ln = name.contains("ln_");
+        let values: Vec<f32> = if name.ends_with(".bias") {
+            vec![0.0; n]
+        } else if is_ln {
+            vec![1.0; n]
+        } else {
+            let std = if name.contains("c_proj") { INIT_STD / (2.0 * layers as f64).sqrt() } else { INIT_STD };
+            normals(&mut Rng::derive(seed, name), n, std)
+        };
+        let t = Tensor::from_vec(values, var.shape(), var.device())?.to_dtype(var.dtype())?;
+        var.set(&t)?;
+    }
+    Ok(())
+}
+
+/// `n` draws from N(0, std²) by Box–Muller.
+fn normals(rng: &mut Rng, n: usize, std: f64) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n + 1);
+    while out.len() < n {
+        let u1 = rng.next_f64().max(f64::MIN_POSITIVE);
+        let u2 = rng.next_f64();
+        let r = (-2.0 * u1.ln()).sqrt() * std;
+        let a = std::f64::consts::TAU * u2;
+        out.push((r * a.cos()) as f32);
+        out.push((r * a.sin()) as f32);
+    }
+    out.truncate(n);
+    out
+}

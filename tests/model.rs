@@ -1,0 +1,222 @@
+//! The GPT and its KV cache: cached chunked forward equals the full forward (ragged rows, truncation, row
+//! selection and copies), the forward is causal, and every parameter receives a gradient.
+
+use candle_core::{DType, Device, IndexOp, Tensor, D};
+use candle_nn::VarMap;
+use proptest::prelude::*;
+use thinktok::engine::model::{CausalLm, Gpt, KvCache};
+use thinktok::engine::rng::Rng;
+use thinktok::plan::{GptConfig, VOCAB_SIZE};
+
+const TOL: f32 = 1e-5;
+
+fn tiny(seed: u64) -> (Gpt, VarMap) {
+    let cfg = GptConfig { layers: 2, width: 16, heads: 2, context: 24, vocab_size: VOCAB_SIZE };
+    let varmap = VarMap::new();
+    let model = Gpt::new_seeded(&cfg, &varmap, &Device::Cpu, seed).unwrap();
+    (model, varmap)
+}
+
+fn random_tokens(rng: &mut Rng, n: usize) -> Vec<u32> {
+    (0..n).map(|_| rng.below(VOCAB_SIZE) as u32).collect()
+}
+
+/// Logits (T, V) of one row by a full forward.
+fn full_logits(model: &Gpt, seq: &[u32]) -> Vec<Vec<f32>> {
+    let t = Tensor::new(seq, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    model.forward(&t).unwrap().logits.i(0).unwrap().to_vec2().unwrap()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Feed `seqs[b][from[b]..]` into `cache` in chunks whose per-row sizes come from `rng`; returns the logits of
+/// every fed position per row.
+fn feed_chunks(model: &Gpt, cache: &mut KvCache, seqs: &[Vec<u32>], rng: &mut Rng) -> Vec<Vec<Vec<f32>>> {
+    let b = seqs.len();
+    let mut out = vec![Vec::new(); b];
+    loop {
+        let rest: Vec<usize> = (0..b).map(|r| seqs[r].len() - cache.len(r)).collect();
+        if rest.iter().all(|&n| n == 0) {
+            return out;
+        }
+        let valid: Vec<usize> = rest.iter().map(|&n| if n == 0 { 0 } else { 1 + rng.below(n.min(7)) }).collect();
+        let c = *valid.iter().max().unwrap();
+        let mut toks = Vec::with_capacity(b * c);
+        for r in 0..b {
+            let at = cache.len(r);
+            for i in 0..c {
+                toks.push(if i < valid[r] { seqs[r][at + i] } else { 255 });
+            }
+        }
+        let toks = Tensor::from_vec(toks, (b, c), &Device::Cpu).unwrap();
+        let logits: Vec<Vec<Vec<f32>>> = model.forward_chunk(&toks, &valid, cache).unwrap().logits.to_vec3().unwrap();
+        for r in 0..b {
+            out[r].extend(logits[r][..valid[r]].iter().cloned());
+        }
+    }
+}
+
+fn assert_matches_full(model: &Gpt, seq: &[u32], from: usize, got: &[Vec<f32>]) {
+    let want = full_logits(model, seq);
+    assert_eq!(got.len(), seq.len() - from);
+    for (i, g) in got.iter().enumerate() {
+        let d = max_diff(g, &want[from + i]);
+        assert!(d < TOL, "position {}: max diff {d}", from + i);
+    }
+}
+
+fn check_ragged(seed: u64, lens: &[usize]) {
+    let (model, _vm) = tiny(seed);
+    let mut rng = Rng::new(seed);
+    let seqs: Vec<Vec<u32>> = lens.iter().map(|&n| random_tokens(&mut rng, n)).collect();
+    let mut cache = model.new_cache(seqs.len()).unwrap();
+    let got = feed_chunks(&model, &mut cache, &seqs, &mut rng);
+    for (r, seq) in seqs.iter().enumerate() {
+        assert_eq!(cache.len(r), seq.len());
+        assert_matches_full(&model, seq, 0, &got[r]);
+    }
+}
+
+#[test]
+fn chunked_forward_of_ragged_rows_equals_full_forward() {
+    check_ragged(1, &[24, 5, 17, 1]);
+}
+
+#[test]
+fn truncate_then_recompute_equals_full_forward() {
+    let (model, _vm) = tiny(2);
+    let mut rng = Rng::new(2);
+    let seqs: Vec<Vec<u32>> = [20, 13, 9].iter().map(|&n| random_tokens(&mut rng, n)).collect();
+    let mut cache = model.new_cache(3).unwrap();
+    feed_chunks(&model, &mut cache, &seqs, &mut rng);
+    // Cut each row back, change the suffix (as a thought insertion would), and recompute from the cut.
+    let cuts = [4, 13, 0];
+    let mut changed = seqs.clone();
+    for (r, &cut) in cuts.iter().enumerate() {
+        cache.truncate(r, cut).unwrap();
+        for tok in changed[r][cut..].iter_mut() {
+            *tok = (*tok + 1) % VOCAB_SIZE as u32;
+        }
+    }
+    let got = feed_chunks(&model, &mut cache, &changed, &mut rng);
+    for r in 0..3 {
+        assert_matches_full(&model, &changed[r], cuts[r], &got[r]);
+    }
+    assert!(cache.truncate(0, 21).is_err(), "cannot grow by truncation");
+}
+
+#[test]
+fn selected_and_copied_rows_continue_like_the_originals() {
+    let (model, _vm) = tiny(3);
+    let mut rng = Rng::new(3);
+    let seqs: Vec<Vec<u32>> = [12, 7, 10].iter().map(|&n| random_tokens(&mut rng, n)).collect();
+    let mut cache = model.new_cache(3).unwrap();
+    let prefixes: Vec<Vec<u32>> = seqs.iter().map(|s| s[..s.len() / 2].to_vec()).collect();
+    feed_chunks(&model, &mut cache, &prefixes, &mut rng);
+
+    // Rows 2, 0, 2 as a new cache; continuing it must not disturb the original.
+    let mut picked = cache.select_rows(&[2, 0, 2]).unwrap();
+    assert_eq!(picked.lens(), &[5, 6, 5]);
+    let picked_seqs = vec![seqs[2].clone(), seqs[0].clone(), seqs[2].clone()];
+    let got = feed_chunks(&model, &mut picked, &picked_seqs, &mut rng);
+    for (r, seq) in picked_seqs.iter().enumerate() {
+        assert_matches_full(&model, seq, seq.len() / 2, &got[r]);
+    }
+    assert_eq!(cache.lens(), &[6, 3, 5]);
+
+    // Row 1 := row 0 of the original, then both continue with row 0's sequence.
+    let src = cache.select_rows(&[0, 1, 2]).unwrap();
+    cache.copy_row(1, &src, 0).unwrap();
+    let cont = vec![seqs[0].clone(), seqs[0].clone(), seqs[2].clone()];
+    let got = feed_chunks(&model, &mut cache, &cont, &mut rng);
+    for (r, seq) in cont.iter().enumerate() {
+        assert_matches_full(&model, seq, seq.len() / 2, &got[r]);
+    }
+    assert!(cache.select_rows(&[3]).is_err());
+}
+
+#[test]
+fn chunk_past_the_context_is_an_error_and_writes_nothing() {
+    let (model, _vm) = tiny(4);
+    let mut cache = model.new_cache(1).unwrap();
+    let toks = Tensor::zeros((1, 25), DType::U32, &Device::Cpu).unwrap();
+    let err = model.forward_chunk(&toks, &[25], &mut cache).unwrap_err();
+    assert!(err.to_string().contains("exceed the context"), "{err}");
+    assert_eq!(cache.lens(), &[0]);
+}
+
+#[test]
+fn forward_is_causal() {
+    let (model, _vm) = tiny(5);
+    let mut rng = Rng::new(5);
+    let seq = random_tokens(&mut rng, 16);
+    let base = full_logits(&model, &seq);
+    for j in [0, 7, 15] {
+        let mut changed = seq.clone();
+        changed[j] = (changed[j] + 1) % VOCAB_SIZE as u32;
+        let got = full_logits(&model, &changed);
+        for i in 0..16 {
+            let d = max_diff(&got[i], &base[i]);
+            if i < j {
+                assert!(d == 0.0, "changing token {j} moved logits at {i} by {d}");
+            } else if i == j {
+                assert!(d > 1e-6, "changing token {j} did not move its own logits");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_parameter_receives_a_gradient() {
+    let (model, varmap) = tiny(6);
+    let mut rng = Rng::new(6);
+    let toks = Tensor::from_vec(random_tokens(&mut rng, 2 * 12), (2, 12), &Device::Cpu).unwrap();
+    let out = model.forward(&toks).unwrap();
+    let (b, t, v) = out.logits.dims3().unwrap();
+    let logits = out.logits.i((.., ..t - 1)).unwrap().reshape((b * (t - 1), v)).unwrap();
+    let targets = toks.i((.., 1..)).unwrap().flatten_all().unwrap();
+    let loss = candle_nn::loss::cross_entropy(&logits, &targets).unwrap();
+    let grads = loss.backward().unwrap();
+    let vars = varmap.data().lock().unwrap();
+    assert_eq!(vars.len(), 4 + 2 * 12 + 1, "variables: {:?}", vars.keys());
+    for (name, var) in vars.iter() {
+        let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+        let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(norm > 0.0 && norm.is_finite(), "gradient of {name} has norm {norm}");
+    }
+}
+
+#[test]
+fn seeded_init_is_deterministic_and_gpt2_named() {
+    let (a, va) = tiny(7);
+    let (_b, vb) = tiny(7);
+    let names: Vec<String> = {
+        let mut n: Vec<String> = va.data().lock().unwrap().keys().cloned().collect();
+        n.sort();
+        n
+    };
+    for want in
+        ["wte.weight", "wpe.weight", "h.1.attn.c_attn.weight", "h.0.mlp.c_proj.bias", "ln_f.weight", "lm_head.weight"]
+    {
+        assert!(names.iter().any(|n| n == want), "missing {want} in {names:?}");
+    }
+    let (da, db) = (va.data().lock().unwrap(), vb.data().lock().unwrap());
+    for n in &names {
+        let diff = (da[n].as_tensor() - db[n].as_tensor()).unwrap().abs().unwrap();
+        assert_eq!(diff.max_all().unwrap().to_scalar::<f32>().unwrap(), 0.0, "{n}");
+    }
+    let std = da["h.0.attn.c_attn.weight"].as_tensor().sqr().unwrap().mean_all().unwrap();
+    let std = std.to_scalar::<f32>().unwrap().sqrt();
+    assert!((std - 0.02).abs() < 0.003, "init std {std}");
+    let _ = a.forward(&Tensor::zeros((1, 3), DType::U32, &Device::Cpu).unwrap()).unwrap().logits.max(D::Minus1);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+    #[test]
+    fn chunked_forward_matches_full_forward(seed in 0u64..1000, lens in prop::collection::vec(1usize..=24, 1..5)) {
+        check_ragged(seed, &lens);
+    }
+}
