@@ -1,0 +1,171 @@
+//! Data: sources (built-in tasks, JSONL, text) turned into token sequences, and batches with per-position loss
+//! weights.
+//!
+//! A [`Sequence`] holds real tokens only; where the loss and accuracy count is recorded per sequence and becomes a
+//! per-position weight in a [`batch::Batch`], so a later phase can add its own targets and weights (thoughts).
+
+pub mod batch;
+pub mod jsonl;
+pub mod tasks;
+pub mod text;
+
+use crate::engine::error::invalid;
+use crate::engine::tokenizer;
+use crate::plan::{DataSource, EOT_ID};
+
+pub use batch::{Batch, HostBatch, Sampler, SamplerState};
+
+/// Which side of an experiment a source feeds: it matters for tasks with held-out items (`multiply`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Train,
+    Test,
+}
+
+/// One sequence of real tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence {
+    pub tokens: Vec<u32>,
+    /// Index of the first answer token: the loss covers `tokens[answer..]` only. `None`: every token after the first.
+    pub answer: Option<usize>,
+    /// Answer tokens checked for accuracy (the answer text, without the closing end-of-text); 0 without an answer.
+    pub answer_len: usize,
+}
+
+impl Sequence {
+    /// A language-modelling sequence: every token after the first is a target.
+    pub fn text(tokens: Vec<u32>) -> Self {
+        Self {
+            tokens,
+            answer: None,
+            answer_len: 0,
+        }
+    }
+
+    /// `prompt`, `answer`, end-of-text; the loss covers the answer and the end-of-text.
+    pub fn answer(prompt: &str, answer: &str) -> Self {
+        let mut tokens = tokenizer::encode(prompt);
+        let start = tokens.len();
+        let answer_tokens = tokenizer::encode(answer);
+        let answer_len = answer_tokens.len();
+        tokens.extend(answer_tokens);
+        tokens.push(EOT_ID);
+        Self {
+            tokens,
+            answer: Some(start),
+            answer_len,
+        }
+    }
+
+    /// Whether token `index` (≥ 1) is a loss target.
+    pub fn is_target(&self, index: usize) -> bool {
+        index >= 1 && index >= self.answer.unwrap_or(1)
+    }
+
+    /// Whether token `index` is part of the answer checked for accuracy.
+    pub fn is_answer(&self, index: usize) -> bool {
+        self.answer
+            .is_some_and(|start| index >= start && index < start + self.answer_len)
+    }
+}
+
+/// The sequences of one source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// Where they came from, for messages (`task sum3`, `data/train.jsonl`).
+    pub name: String,
+    pub sequences: Vec<Sequence>,
+}
+
+impl Dataset {
+    /// Whether any sequence has an answer (then accuracy is reported).
+    pub fn has_answers(&self) -> bool {
+        self.sequences.iter().any(|s| s.answer.is_some())
+    }
+
+    /// Longest sequence, in tokens.
+    pub fn max_len(&self) -> usize {
+        self.sequences
+            .iter()
+            .map(|s| s.tokens.len())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Human name of a source, for messages and tables.
+pub fn source_name(source: &DataSource) -> String {
+    match source {
+        DataSource::Task { task, count, seed } => {
+            format!("task {}({count}, seed {seed})", tasks::name(task))
+        }
+        DataSource::Jsonl { path } => format!("jsonl `{path}`"),
+        DataSource::Text { path, split, .. } => format!("text `{path}` ({split:?})"),
+    }
+}
+
+/// Load `source` for `role`, every sequence fitting `context` tokens, or a clear invalid-input error.
+pub fn load(source: &DataSource, role: Role, context: usize) -> anyhow::Result<Dataset> {
+    let name = source_name(source);
+    let sequences = match source {
+        DataSource::Task { task, count, seed } => {
+            let needed = tasks::max_tokens(task);
+            if needed > context {
+                return Err(invalid(format!(
+                    "{name}: {task:?} makes sequences of up to {needed} tokens, more than the model's context \
+                     of {context}; raise `model.context` or make the task smaller"
+                )));
+            }
+            if *count == 0 {
+                return Err(invalid(format!(
+                    "{name}: `count` is 0, so there is no data"
+                )));
+            }
+            tasks::generate(task, *count, *seed, role)
+                .iter()
+                .map(|e| Sequence::answer(&e.prompt, &e.answer))
+                .collect()
+        }
+        DataSource::Jsonl { path } => jsonl::load(path, context)?,
+        DataSource::Text {
+            path,
+            split,
+            holdout,
+        } => text::load(path, *split, *holdout, context)?,
+    };
+    Ok(Dataset { name, sequences })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::TaskKind;
+
+    #[test]
+    fn answer_sequences_target_only_the_answer_and_eot() {
+        let s = Sequence::answer("12=", "3");
+        assert_eq!(
+            s.tokens,
+            vec![b'1' as u32, b'2' as u32, b'=' as u32, b'3' as u32, EOT_ID]
+        );
+        let targets: Vec<usize> = (0..5).filter(|&i| s.is_target(i)).collect();
+        assert_eq!(targets, vec![3, 4]);
+        let answers: Vec<usize> = (0..5).filter(|&i| s.is_answer(i)).collect();
+        assert_eq!(answers, vec![3]);
+        let t = Sequence::text(vec![1, 2, 3]);
+        assert_eq!((0..3).filter(|&i| t.is_target(i)).count(), 2);
+    }
+
+    #[test]
+    fn task_longer_than_context_is_refused_with_its_name() {
+        let source = DataSource::Task {
+            task: TaskKind::Sum3 { digits: 20 },
+            count: 10,
+            seed: 0,
+        };
+        let err = load(&source, Role::Train, 16).unwrap_err();
+        assert!(crate::engine::error::is_invalid_input(&err));
+        assert!(format!("{err:#}").contains("sum3"), "{err:#}");
+        assert_eq!(load(&source, Role::Train, 64).unwrap().sequences.len(), 10);
+    }
+}

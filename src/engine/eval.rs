@@ -1,0 +1,80 @@
+//! Evaluation: real-token negative log-likelihood (nats and bits) and answer accuracy on held-out data.
+//!
+//! Accuracy is exact match under greedy decoding. Greedy decoding of an answer is right exactly when, with the true
+//! answer prefix fed back in (teacher forcing), the top-1 prediction is right at every answer position: the first
+//! wrong token ends both. So one forward pass per batch gives it, with no sampling loop.
+
+use candle_core::D;
+use serde::{Deserialize, Serialize};
+
+use super::data::{Dataset, HostBatch, Sequence};
+use super::model::CausalLm;
+
+/// Held-out figures of a model on a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// Mean negative log-likelihood per real target token, in nats.
+    pub real_nll: f64,
+    /// The same in bits.
+    pub bits_per_token: f64,
+    /// Fraction of answer sequences whose whole answer greedy decoding gets right; `None` without answers.
+    pub accuracy: Option<f64>,
+    /// Real target tokens counted.
+    pub n_tokens: usize,
+    /// Sequences evaluated.
+    pub n_sequences: usize,
+}
+
+/// Sequences per forward pass during evaluation.
+pub const EVAL_BATCH: usize = 64;
+
+/// Evaluate `model` on the first `max_sequences` (all if `None`) sequences of `data`.
+pub fn evaluate(model: &dyn CausalLm, data: &Dataset, max_sequences: Option<usize>) -> anyhow::Result<EvalReport> {
+    let n = max_sequences.map_or(data.sequences.len(), |m| m.min(data.sequences.len()));
+    let mut nll_sum = 0f64;
+    let mut n_tokens = 0usize;
+    let (mut answered, mut correct) = (0usize, 0usize);
+    for chunk in data.sequences[..n].chunks(EVAL_BATCH) {
+        let seqs: Vec<&Sequence> = chunk.iter().collect();
+        let host = HostBatch::new(&seqs);
+        if host.len == 0 {
+            continue;
+        }
+        let batch = host.to_device(model.device())?;
+        let logits = model.forward(&batch.tokens)?.logits.detach();
+        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        // (B, T, V) -> (B, T): the log-probability of each position's target.
+        let picked = logp.gather(&batch.targets.unsqueeze(D::Minus1)?, D::Minus1)?.squeeze(D::Minus1)?;
+        // to_vec copies to the host: once per evaluation batch.
+        let picked: Vec<Vec<f32>> = picked.to_vec2()?;
+        let top: Vec<Vec<u32>> = logits.argmax(D::Minus1)?.to_vec2()?;
+        for (r, seq) in chunk.iter().enumerate() {
+            let mut all_right = true;
+            for p in 0..host.len {
+                let at = r * host.len + p;
+                if host.loss_weights[at] > 0.0 {
+                    nll_sum -= f64::from(picked[r][p]);
+                    n_tokens += 1;
+                }
+                if host.answer[at] && top[r][p] != host.targets[at] {
+                    all_right = false;
+                }
+            }
+            if seq.answer.is_some() {
+                answered += 1;
+                correct += usize::from(all_right);
+            }
+        }
+    }
+    if n_tokens == 0 {
+        anyhow::bail!("`{}` has no target tokens to evaluate", data.name);
+    }
+    let real_nll = nll_sum / n_tokens as f64;
+    Ok(EvalReport {
+        real_nll,
+        bits_per_token: real_nll / std::f64::consts::LN_2,
+        accuracy: (answered > 0).then(|| correct as f64 / answered as f64),
+        n_tokens,
+        n_sequences: n,
+    })
+}
