@@ -1,10 +1,13 @@
 //! The engine: runs execution plans with candle. It never sees spec text, only [`crate::plan`] types.
 
+pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod eval;
 pub mod learn;
 pub mod model;
 pub mod optim;
 pub mod rng;
 pub mod tokenizer;
+pub mod train;
