@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod device;
+pub mod episode;
 pub mod error;
 pub mod eval;
 pub mod learn;

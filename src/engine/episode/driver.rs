@@ -1,0 +1,141 @@
+//! Runs many rows' walks through the model together: the cached, chunked driver (the fast path) and the
+//! recompute-from-scratch driver (the naive reference).
+//!
+//! Chunked: every row feeds up to `chunk` planned items at its own position in one `forward_chunk` call; a row
+//! whose walk inserts a thought keeps only the positions up to the insertion and is cut back there, so the
+//! prefix's KV cache is never recomputed. Rows that finish are dropped from the working batch (their cache rows
+//! are copied back) once a quarter of it is idle, so no compute is spent on them.
+
+use candle_core::Tensor;
+
+use super::stats::{position_stats, PosStat};
+use super::walk::Walk;
+use crate::engine::model::{CausalLm, KvCache};
+use crate::plan::PAD_ID;
+
+/// Work done by one drive, in positions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DriveCost {
+    /// Model calls.
+    pub calls: usize,
+    /// Positions computed (batch rows × chunk width, padding included).
+    pub positions: usize,
+}
+
+/// Advance every walk to its end with the cached chunked forward. Row `b` of `cache` belongs to `walks[b]` and
+/// must hold exactly `walks[b].fed` positions of its stream.
+pub fn drive_cached(
+    model: &dyn CausalLm,
+    cache: &mut KvCache,
+    walks: &mut [Walk],
+    chunk: usize,
+) -> anyhow::Result<DriveCost> {
+    anyhow::ensure!(chunk > 0, "the fast-forward chunk must be at least 1 position");
+    anyhow::ensure!(cache.batch() == walks.len(), "a cache of {} rows for {} sequences", cache.batch(), walks.len());
+    let mut cost = DriveCost::default();
+    // `ids[i]`: the walk in row i of the working cache; `sub` is None while the working cache is `cache`.
+    let mut ids: Vec<usize> = (0..walks.len()).collect();
+    let mut sub: Option<KvCache> = None;
+    loop {
+        let live: Vec<usize> = (0..ids.len()).filter(|&i| !walks[ids[i]].done()).collect();
+        if live.is_empty() {
+            break;
+        }
+        if live.len() * 4 <= ids.len() * 3 {
+            // Compact: the working batch keeps only live rows; finished rows go home first.
+            let work = sub.as_ref().unwrap_or(cache);
+            let next = work.select_rows(&live)?;
+            if let Some(old) = &sub {
+                for (i, &id) in ids.iter().enumerate() {
+                    if !live.contains(&i) {
+                        cache.copy_row(id, old, i)?;
+                    }
+                }
+            }
+            ids = live.iter().map(|&i| ids[i]).collect();
+            sub = Some(next);
+        }
+        let work = match sub.as_mut() {
+            Some(s) => s,
+            None => &mut *cache,
+        };
+        step(model, work, walks, &ids, chunk, &mut cost)?;
+    }
+    if let Some(old) = &sub {
+        for (i, &id) in ids.iter().enumerate() {
+            cache.copy_row(id, old, i)?;
+        }
+    }
+    Ok(cost)
+}
+
+/// One chunk for the rows `ids` (row i of `work` belongs to `walks[ids[i]]`).
+fn step(
+    model: &dyn CausalLm,
+    work: &mut KvCache,
+    walks: &mut [Walk],
+    ids: &[usize],
+    chunk: usize,
+    cost: &mut DriveCost,
+) -> anyhow::Result<()> {
+    let n = ids.len();
+    let mut tokens = vec![PAD_ID; n * chunk];
+    let mut targets = vec![PAD_ID; n * chunk];
+    let mut valid = vec![0usize; n];
+    for (i, &id) in ids.iter().enumerate() {
+        let at = i * chunk;
+        valid[i] = walks[id].plan(chunk, &mut tokens[at..at + chunk], &mut targets[at..at + chunk]);
+    }
+    // Narrow the chunk to the longest plan so that tails cost no padding.
+    let c = valid.iter().copied().max().unwrap_or(0).max(1);
+    let squeeze = |v: &[u32]| -> Vec<u32> { v.chunks_exact(chunk).flat_map(|r| r[..c].iter().copied()).collect() };
+    let device = model.device();
+    let tok = Tensor::from_vec(squeeze(&tokens), (n, c), device)?;
+    let tgt = Tensor::from_vec(squeeze(&targets), (n, c), device)?;
+    let out = model.forward_chunk(&tok, &valid, work)?;
+    let stats = position_stats(&out.logits, &tgt)?;
+    cost.calls += 1;
+    cost.positions += n * c;
+    for (i, &id) in ids.iter().enumerate() {
+        let walk = &mut walks[id];
+        let before = walk.fed;
+        let kept = walk.accept(&stats[i * c..i * c + valid[i]]);
+        if kept < valid[i] {
+            work.truncate(i, before + kept)?;
+        }
+    }
+    Ok(())
+}
+
+/// The naive reference: after every insertion, recompute the whole augmented stream of every unfinished row
+/// from scratch (one full forward per round of insertions); decisions are taken from the walk's position on.
+pub fn drive_naive(model: &dyn CausalLm, walks: &mut [Walk]) -> anyhow::Result<DriveCost> {
+    let mut cost = DriveCost::default();
+    loop {
+        let live: Vec<usize> = (0..walks.len()).filter(|&b| !walks[b].done()).collect();
+        if live.is_empty() {
+            return Ok(cost);
+        }
+        let streams: Vec<Vec<u32>> = live.iter().map(|&b| walks[b].placement.augment(&walks[b].real)).collect();
+        let t = streams.iter().map(Vec::len).max().unwrap_or(1);
+        let mut tokens = vec![PAD_ID; live.len() * t];
+        let mut targets = vec![PAD_ID; live.len() * t];
+        for (i, s) in streams.iter().enumerate() {
+            tokens[i * t..i * t + s.len()].copy_from_slice(s);
+            targets[i * t..i * t + s.len() - 1].copy_from_slice(&s[1..]);
+        }
+        let device = model.device();
+        let tok = Tensor::from_vec(tokens, (live.len(), t), device)?;
+        let tgt = Tensor::from_vec(targets, (live.len(), t), device)?;
+        let out = model.forward(&tok)?;
+        let stats: Vec<PosStat> = position_stats(&out.logits, &tgt)?;
+        cost.calls += 1;
+        cost.positions += live.len() * t;
+        for (i, &b) in live.iter().enumerate() {
+            let walk = &mut walks[b];
+            // Positions fed..len-1 (the last item, x[L-1], predicts nothing).
+            let end = streams[i].len() - 1;
+            walk.accept(&stats[i * t + walk.fed..i * t + end]);
+        }
+    }
+}

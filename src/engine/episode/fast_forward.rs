@@ -1,0 +1,132 @@
+//! The model's own placement (fast-forward) and teacher-forced scoring of a fixed placement, each in the cached
+//! chunked form and, for the fast-forward, the naive recompute-from-scratch reference.
+
+use super::driver::{drive_cached, drive_naive, DriveCost};
+use super::placement::Placement;
+use super::walk::{Policy, SlotStat, Walk};
+use crate::engine::model::CausalLm;
+
+/// One sequence after a pass: its placement and the predictions under it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub placement: Placement,
+    /// Slots where the pass inserted a thought, in order of insertion (empty for teacher-forced scoring).
+    pub inserted: Vec<usize>,
+    /// `ll[s] = log p(x[s] | …)` for `s ≥ 1`; `ll[0] = 0`.
+    pub ll: Vec<f32>,
+    /// The thought's log-probability and rank at each slot's decision point (after the slot's thoughts).
+    pub slots: Vec<SlotStat>,
+}
+
+impl Scored {
+    /// `LL(x | T)`: the sum over real tokens.
+    pub fn total_ll(&self) -> f64 {
+        self.ll.iter().map(|&v| f64::from(v)).sum()
+    }
+
+    fn from_walk(w: Walk) -> Self {
+        Self { placement: w.placement, inserted: w.inserted, ll: w.ll, slots: w.slots }
+    }
+}
+
+/// Check a batch against the model before any work: non-empty sequences, known tokens, and room in the context
+/// for `max_thoughts` thoughts per sequence.
+pub fn validate(
+    model: &dyn CausalLm,
+    seqs: &[Vec<u32>],
+    placements: Option<&[Placement]>,
+    max_thoughts: usize,
+) -> anyhow::Result<()> {
+    let v = model.vocab_size();
+    for (b, x) in seqs.iter().enumerate() {
+        anyhow::ensure!(!x.is_empty(), "episode sequence {b} is empty");
+        if let Some(&bad) = x.iter().find(|&&t| t as usize >= v) {
+            anyhow::bail!("episode sequence {b} holds token {bad}, outside the model's vocabulary of {v}");
+        }
+        let have = placements.map_or(0, |p| p[b].total());
+        let need = x.len() + have.max(max_thoughts);
+        anyhow::ensure!(
+            need <= model.context(),
+            "episode sequence {b}: {} real tokens plus up to {} thoughts exceed the model's context of {}",
+            x.len(),
+            have.max(max_thoughts),
+            model.context()
+        );
+    }
+    if let Some(p) = placements {
+        anyhow::ensure!(p.len() == seqs.len(), "{} placements for {} sequences", p.len(), seqs.len());
+        for (b, (pl, x)) in p.iter().zip(seqs).enumerate() {
+            anyhow::ensure!(
+                pl.len() == x.len() && pl.counts.first().is_none_or(|&c| c == 0),
+                "placement {b} does not fit its sequence of {} real tokens",
+                x.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn walks(seqs: &[Vec<u32>], start: Option<&[Placement]>, policy: Option<&Policy>) -> Vec<Walk> {
+    seqs.iter()
+        .enumerate()
+        .map(|(b, x)| {
+            let p = start.map_or_else(|| Placement::empty(x.len()), |s| s[b].clone());
+            let mut pol = policy.cloned();
+            if let Some(pol) = pol.as_mut() {
+                pol.blocked.resize(x.len(), false);
+            }
+            Walk::new(x.clone(), p, pol)
+        })
+        .collect()
+}
+
+/// The model's own placement, cached and chunked: from `start` (or no thoughts), insert a thought wherever
+/// `policy` says so, left to right, each insertion changing every later prediction.
+pub fn fast_forward(
+    model: &dyn CausalLm,
+    seqs: &[Vec<u32>],
+    start: Option<&[Placement]>,
+    policy: &Policy,
+    chunk: usize,
+) -> anyhow::Result<(Vec<Scored>, DriveCost)> {
+    validate(model, seqs, start, policy.budget)?;
+    let mut ws = walks(seqs, start, Some(policy));
+    let mut cache = model.new_cache(seqs.len())?;
+    let cost = drive_cached(model, &mut cache, &mut ws, chunk)?;
+    Ok((ws.into_iter().map(Scored::from_walk).collect(), cost))
+}
+
+/// The naive reference of [`fast_forward`]: one full forward of every unfinished sequence per insertion.
+pub fn fast_forward_naive(
+    model: &dyn CausalLm,
+    seqs: &[Vec<u32>],
+    start: Option<&[Placement]>,
+    policy: &Policy,
+) -> anyhow::Result<(Vec<Scored>, DriveCost)> {
+    validate(model, seqs, start, policy.budget)?;
+    let mut ws = walks(seqs, start, Some(policy));
+    let cost = drive_naive(model, &mut ws)?;
+    Ok((ws.into_iter().map(Scored::from_walk).collect(), cost))
+}
+
+/// Teacher-forced predictions under fixed placements (one cached pass, no insertions).
+pub fn score(
+    model: &dyn CausalLm,
+    seqs: &[Vec<u32>],
+    placements: &[Placement],
+    chunk: usize,
+) -> anyhow::Result<(Vec<Scored>, DriveCost)> {
+    validate(model, seqs, Some(placements), 0)?;
+    let mut ws = walks(seqs, Some(placements), None);
+    let mut cache = model.new_cache(seqs.len())?;
+    let cost = drive_cached(model, &mut cache, &mut ws, chunk)?;
+    Ok((ws.into_iter().map(Scored::from_walk).collect(), cost))
+}
+
+/// Teacher-forced predictions recomputed from scratch with full forwards (the reference for gains).
+pub fn score_naive(model: &dyn CausalLm, seqs: &[Vec<u32>], placements: &[Placement]) -> anyhow::Result<Vec<Scored>> {
+    validate(model, seqs, Some(placements), 0)?;
+    let mut ws = walks(seqs, Some(placements), None);
+    drive_naive(model, &mut ws)?;
+    Ok(ws.into_iter().map(Scored::from_walk).collect())
+}

@@ -1,0 +1,200 @@
+//! One row's left-to-right walk through its augmented stream: the decision logic shared by the cached
+//! fast-forward, the naive reference and the teacher-forced scoring passes.
+//!
+//! The walk feeds items `x[0] … ` up to (not including) `x[L-1]`: the last position that predicts anything is
+//! the one before `x[L-1]`. After each fed position it looks at the item that comes next. If that is a real
+//! token `x[s]`, the position is slot `s`'s *decision point*: with a [`Policy`] the walk may insert a thought
+//! there (the rest of the chunk is then discarded and the thought is fed next); otherwise it records
+//! `log p(x[s])` and the thought's log-probability and rank at that slot.
+
+use super::placement::Placement;
+use super::stats::PosStat;
+use crate::plan::{PAD_ID, THOUGHT_ID};
+
+/// When the model places a thought itself.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Insert where `p(thought) > threshold`; `None`: where the thought is top-1 (ties count as top-1).
+    pub threshold: Option<f64>,
+    /// At most this many thoughts in one slot (existing ones included).
+    pub max_consecutive: usize,
+    /// At most this many thoughts in the sequence (existing ones included).
+    pub budget: usize,
+    /// Slots where the model may not insert (e.g. already tried and culled); empty means none.
+    pub blocked: Vec<bool>,
+}
+
+impl Policy {
+    /// Whether the prediction `stat` asks for a thought.
+    pub fn wants(&self, stat: &PosStat) -> bool {
+        match self.threshold {
+            Some(t) => f64::from(stat.thought_lp).exp() > t,
+            None => stat.thought_rank == 0,
+        }
+    }
+
+    /// Whether a thought may go into slot `s` of `counts` holding `total` thoughts.
+    pub fn allows(&self, counts: &[u16], total: usize, s: usize) -> bool {
+        usize::from(counts[s]) < self.max_consecutive
+            && total < self.budget
+            && !self.blocked.get(s).copied().unwrap_or(false)
+    }
+}
+
+/// The thought's prediction at a slot's decision point.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SlotStat {
+    pub thought_lp: f32,
+    pub thought_rank: u32,
+}
+
+/// A row's walk state. `ll[s]` and `slots[s]` are filled for `s ≥ 1` as decisions are made; entries decided
+/// before the walk's start position are kept from the values it was created with.
+#[derive(Debug, Clone)]
+pub struct Walk {
+    pub real: Vec<u32>,
+    pub placement: Placement,
+    pub policy: Option<Policy>,
+    /// Per real token: `ll[s] = log p(x[s] | …)`; `ll[0] = 0` (nothing predicts the first token).
+    pub ll: Vec<f32>,
+    pub slots: Vec<SlotStat>,
+    /// Thoughts the policy inserted, in order.
+    pub inserted: Vec<usize>,
+    /// Next item to feed, `(s, j)`.
+    s: usize,
+    j: usize,
+    /// Items fed so far (= the row's cache length).
+    pub fed: usize,
+    total: usize,
+}
+
+impl Walk {
+    /// A walk from the start of `real` under `placement` (a fresh cache row).
+    pub fn new(real: Vec<u32>, placement: Placement, policy: Option<Policy>) -> Self {
+        let n = real.len();
+        Self::resume(real, placement, policy, vec![0.0; n], vec![SlotStat::default(); n], 0)
+    }
+
+    /// A walk that continues at augmented position `fed` (the cache row holds positions `0..fed` of
+    /// `placement`'s stream), with the decisions before it taken from `ll` and `slots`.
+    pub fn resume(
+        real: Vec<u32>,
+        placement: Placement,
+        policy: Option<Policy>,
+        ll: Vec<f32>,
+        slots: Vec<SlotStat>,
+        fed: usize,
+    ) -> Self {
+        let (s, j) = placement.item_at(fed);
+        let total = placement.total();
+        Self { real, placement, policy, ll, slots, inserted: Vec::new(), s, j, fed, total }
+    }
+
+    /// Whether every real token after the first has been predicted.
+    pub fn done(&self) -> bool {
+        self.is_end(self.s, self.j)
+    }
+
+    fn token(&self, s: usize, j: usize) -> u32 {
+        if j < usize::from(self.placement.counts[s]) {
+            THOUGHT_ID
+        } else {
+            self.real[s]
+        }
+    }
+
+    fn next_item(&self, s: usize, j: usize) -> (usize, usize) {
+        if j < usize::from(self.placement.counts[s]) {
+            (s, j + 1)
+        } else {
+            (s + 1, 0)
+        }
+    }
+
+    /// The next up to `max` items to feed under the current placement (no new insertions), each with the
+    /// token that follows it. Returns how many were written.
+    pub fn plan(&self, max: usize, tokens: &mut [u32], targets: &mut [u32]) -> usize {
+        let (mut s, mut j) = (self.s, self.j);
+        let mut n = 0;
+        while n < max && !self.is_end(s, j) {
+            tokens[n] = self.token(s, j);
+            let (ns, nj) = self.next_item(s, j);
+            targets[n] = if ns < self.real.len() { self.token(ns, nj) } else { PAD_ID };
+            (s, j) = (ns, nj);
+            n += 1;
+        }
+        n
+    }
+
+    /// Whether `(s, j)` is `x[L-1]` (never fed) or past it.
+    fn is_end(&self, s: usize, j: usize) -> bool {
+        let last = self.real.len().saturating_sub(1);
+        s > last || (s == last && j >= usize::from(self.placement.counts[last]))
+    }
+
+    /// Take the predictions of the positions just fed (as planned by [`Walk::plan`]); returns how many are
+    /// kept. Fewer than `stats.len()` means a thought was inserted after the last kept position: the caller
+    /// cuts the cache row back to `fed`.
+    pub fn accept(&mut self, stats: &[PosStat]) -> usize {
+        for (i, st) in stats.iter().enumerate() {
+            (self.s, self.j) = self.next_item(self.s, self.j);
+            self.fed += 1;
+            let s = self.s;
+            if s >= self.real.len() || self.j < usize::from(self.placement.counts[s]) {
+                continue; // the next item is a thought already in place: nothing to decide
+            }
+            // Decision point of slot s.
+            if let Some(policy) = &self.policy {
+                if policy.allows(&self.placement.counts, self.total, s) && policy.wants(st) {
+                    self.placement.counts[s] += 1;
+                    self.total += 1;
+                    self.inserted.push(s);
+                    return i + 1;
+                }
+            }
+            self.ll[s] = st.target_lp;
+            self.slots[s] = SlotStat { thought_lp: st.thought_lp, thought_rank: st.thought_rank };
+        }
+        stats.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(rank: u32, target_lp: f32) -> PosStat {
+        PosStat { thought_lp: -1.0, thought_rank: rank, target_lp }
+    }
+
+    #[test]
+    fn teacher_forced_walk_records_every_real_token_once() {
+        let p = Placement { counts: vec![0, 1, 0] };
+        let mut w = Walk::new(vec![5, 6, 7], p, None);
+        let (mut tok, mut tgt) = ([0u32; 8], [0u32; 8]);
+        let n = w.plan(8, &mut tok, &mut tgt);
+        assert_eq!(&tok[..n], &[5, THOUGHT_ID, 6]);
+        assert_eq!(&tgt[..n], &[THOUGHT_ID, 6, 7]);
+        assert_eq!(w.accept(&[stat(3, -9.0), stat(3, -2.0), stat(3, -3.0)]), 3);
+        assert!(w.done());
+        assert_eq!(w.ll, vec![0.0, -2.0, -3.0]);
+    }
+
+    #[test]
+    fn policy_inserts_at_top1_respects_the_cap_and_cuts_the_chunk() {
+        let policy = Policy { threshold: None, max_consecutive: 1, budget: 5, blocked: vec![] };
+        let mut w = Walk::new(vec![5, 6, 7], Placement::empty(3), Some(policy));
+        let (mut tok, mut tgt) = ([0u32; 8], [0u32; 8]);
+        assert_eq!(w.plan(8, &mut tok, &mut tgt), 2);
+        // Position 0 wants a thought: insert, keep 1 of 2 positions.
+        assert_eq!(w.accept(&[stat(0, -1.0), stat(0, -1.0)]), 1);
+        assert_eq!(w.placement.counts, vec![0, 1, 0]);
+        let n = w.plan(8, &mut tok, &mut tgt);
+        assert_eq!(&tok[..n], &[THOUGHT_ID, 6]);
+        // After the thought the model wants another, but the cap is 1; at slot 2 it does not want one.
+        assert_eq!(w.accept(&[stat(0, -0.5), stat(4, -0.25)]), 2);
+        assert!(w.done());
+        assert_eq!(w.inserted, vec![1]);
+        assert_eq!(w.ll, vec![0.0, -0.5, -0.25]);
+    }
+}
