@@ -1,0 +1,261 @@
+//! Running a whole plan: every run in turn into `OUT/<run-id>/`, then `OUT/results.json`, `OUT/report.md` and a
+//! results table.
+//!
+//! Per run folder: `plan.ron` (the resolved run), `metrics.jsonl`, `checkpoint/` (the latest periodic checkpoint) and
+//! `final/`. A finished run is skipped unless `force`; an interrupted one continues with `resume`. An output folder
+//! that holds another plan's runs is refused before anything is written.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint;
+use super::device::device;
+use super::error::invalid;
+use super::eval::EvalReport;
+use super::train::{describe, train_run, Outcome, TrainOptions};
+use crate::plan::{DeviceSpec, Insertion, Plan, RunPlan};
+
+/// How to run a plan (what the command line adds to it).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub out: PathBuf,
+    /// Run every run here instead of the plan's device (the plan itself is not changed).
+    pub device: Option<DeviceSpec>,
+    pub resume: bool,
+    pub force: bool,
+    /// Stop each run after this many steps, with a checkpoint, as if interrupted.
+    pub stop_after: Option<usize>,
+    /// No progress bar and no evaluation lines.
+    pub quiet: bool,
+}
+
+/// What became of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub id: String,
+    pub label: String,
+    /// `finished`, `skipped` (finished before) or `stopped` (stopped early, resumable).
+    pub status: String,
+    pub steps: usize,
+    /// Held-out figures at the end (`None` when stopped before any evaluation).
+    pub eval: Option<EvalReport>,
+    /// Wall time of this invocation's training, in seconds.
+    pub wall_s: f64,
+}
+
+/// `OUT/results.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub experiment: String,
+    pub runs: Vec<RunResult>,
+}
+
+/// Refuse a plan this engine cannot run yet, before any work.
+pub fn check_supported(plan: &Plan) -> anyhow::Result<()> {
+    if plan.runs.is_empty() {
+        return Err(invalid("the plan has no runs"));
+    }
+    for run in &plan.runs {
+        if run.params.episode.insertion != Insertion::None {
+            return Err(invalid(format!(
+                "run `{}` ({}): the episodic learning phase is not implemented yet; use insertion = none()",
+                run.id,
+                if run.label.is_empty() { "no sweep" } else { &run.label }
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn to_ron<T: Serialize>(value: &T) -> anyhow::Result<String> {
+    Ok(ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::default())?)
+}
+
+/// Write `text` to `path` through a temporary file and a rename.
+fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Refuse `out` if it holds runs of another plan: its `plan.ron` lists other runs, or a run folder's `plan.ron`
+/// differs from the run of the same id.
+fn check_out_folder(plan: &Plan, out: &Path) -> anyhow::Result<()> {
+    let top = out.join("plan.ron");
+    if top.is_file() {
+        let text = std::fs::read_to_string(&top)?;
+        let theirs: Option<Plan> = ron::from_str(&text).ok();
+        let ids = |p: &Plan| p.runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        let same = theirs.as_ref().is_some_and(|t| ids(t) == ids(plan));
+        if !same {
+            let what = theirs.map_or("an unreadable plan".to_string(), |t| {
+                format!("experiment `{}`, {} run(s)", t.experiment, t.runs.len())
+            });
+            return Err(invalid(format!(
+                "output folder `{}` holds the runs of another plan ({what}); choose another `--out` folder or \
+                 remove it",
+                out.display()
+            )));
+        }
+    }
+    for run in &plan.runs {
+        let path = out.join(&run.id).join("plan.ron");
+        if !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let theirs: Option<RunPlan> = ron::from_str(&text).ok();
+        if theirs.is_none_or(|t| t.params != run.params) {
+            return Err(invalid(format!(
+                "run folder `{}` holds a different plan than run `{}`; choose another `--out` folder or remove it",
+                path.parent().map_or(path.clone(), Path::to_path_buf).display(),
+                run.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Remove what a run wrote, for a fresh start.
+fn clear_run(dir: &Path) -> anyhow::Result<()> {
+    for name in ["final", "final.old", "final.tmp", "checkpoint", "checkpoint.old", "checkpoint.tmp"] {
+        let path = dir.join(name);
+        if path.exists() {
+            std::fs::remove_dir_all(&path)?;
+        }
+    }
+    let metrics = dir.join("metrics.jsonl");
+    if metrics.exists() {
+        std::fs::remove_file(metrics)?;
+    }
+    Ok(())
+}
+
+fn progress_bar(steps: usize, prefix: String, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(steps as u64).with_prefix(prefix);
+    if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Run every run of `plan` in turn. Returns what became of each; writes `results.json` and `report.md`.
+pub fn run_plan(plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
+    check_supported(plan)?;
+    check_out_folder(plan, &opts.out)?;
+    std::fs::create_dir_all(&opts.out)?;
+    write_atomic(&opts.out.join("plan.ron"), &to_ron(plan)?)?;
+    let mut results = Results { experiment: plan.experiment.clone(), runs: Vec::new() };
+    for (index, run) in plan.runs.iter().enumerate() {
+        let label = if run.label.is_empty() { run.id.clone() } else { run.label.clone() };
+        let prefix = format!("run {}/{} {label}", index + 1, plan.runs.len());
+        let result = run_one(run, &prefix, opts)?;
+        if !opts.quiet {
+            eprintln!("{prefix}: {}", summary(&result));
+        }
+        results.runs.push(result);
+    }
+    write_atomic(&opts.out.join("results.json"), &serde_json::to_string_pretty(&results)?)?;
+    write_atomic(&opts.out.join("report.md"), &format!("# {}\n\n{}", plan.experiment, table(&results)))?;
+    Ok(results)
+}
+
+fn summary(result: &RunResult) -> String {
+    match &result.eval {
+        Some(eval) => format!("{} after {} steps; {}", result.status, result.steps, describe(eval)),
+        None => format!("{} after {} steps", result.status, result.steps),
+    }
+}
+
+/// One run: skip it, continue it, or train it from the start.
+fn run_one(run: &RunPlan, prefix: &str, opts: &RunOptions) -> anyhow::Result<RunResult> {
+    let dir = opts.out.join(&run.id);
+    let mut result = RunResult {
+        id: run.id.clone(),
+        label: run.label.clone(),
+        status: "finished".into(),
+        steps: 0,
+        eval: None,
+        wall_s: 0.0,
+    };
+    if opts.force {
+        clear_run(&dir)?;
+    }
+    if let Some(final_dir) = checkpoint::resolve(&dir.join("final")) {
+        let (_, meta) = checkpoint::read_meta(&final_dir)?;
+        if meta.finished {
+            result.status = "skipped".into();
+            result.steps = meta.step;
+            result.eval = meta.eval;
+            return Ok(result);
+        }
+    }
+    let resume_from = checkpoint::resolve(&dir.join("checkpoint"));
+    if let (Some(found), false) = (&resume_from, opts.resume) {
+        let (_, meta) = checkpoint::read_meta(found)?;
+        return Err(invalid(format!(
+            "run `{}` in `{}` stopped at step {}; pass `--resume` to continue it or `--force` to start it again",
+            run.id,
+            opts.out.display(),
+            meta.step
+        )));
+    }
+    std::fs::create_dir_all(&dir)?;
+    write_atomic(&dir.join("plan.ron"), &to_ron(run)?)?;
+    let device = device(opts.device.unwrap_or(run.params.device))?;
+    let progress = progress_bar(run.params.learn.steps, prefix.to_string(), opts.quiet);
+    let started = Instant::now();
+    let outcome = train_run(
+        run,
+        &dir,
+        &device,
+        TrainOptions {
+            resume_from: resume_from.as_deref(),
+            stop_after: opts.stop_after,
+            progress: progress.clone(),
+            verbose: !opts.quiet,
+        },
+    );
+    progress.finish_and_clear();
+    result.wall_s = started.elapsed().as_secs_f64();
+    match outcome? {
+        Outcome::Finished { eval, steps } => {
+            result.steps = steps;
+            result.eval = Some(eval);
+        }
+        Outcome::Stopped { step } => {
+            result.status = "stopped".into();
+            result.steps = step;
+        }
+    }
+    Ok(result)
+}
+
+/// The results as a small Markdown table.
+pub fn table(results: &Results) -> String {
+    let mut out = String::from("| run | label | status | steps | NLL (nats) | bits/token | accuracy | wall (s) |\n");
+    out.push_str("|---|---|---|---:|---:|---:|---:|---:|\n");
+    for r in &results.runs {
+        let (nll, bits, acc) = match &r.eval {
+            Some(e) => (
+                format!("{:.4}", e.real_nll),
+                format!("{:.4}", e.bits_per_token),
+                e.accuracy.map_or("–".to_string(), |a| format!("{a:.4}")),
+            ),
+            None => ("–".into(), "–".into(), "–".into()),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {nll} | {bits} | {acc} | {:.1} |\n",
+            r.id, r.label, r.status, r.steps, r.wall_s
+        ));
+    }
+    out
+}
