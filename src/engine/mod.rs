@@ -10,5 +10,6 @@ pub mod learn;
 pub mod model;
 pub mod optim;
 pub mod rng;
+pub mod runner;
 pub mod tokenizer;
 pub mod train;
