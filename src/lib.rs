@@ -12,3 +12,100 @@
 pub mod cli;
 pub mod engine;
 pub mod plan;
+pub mod check;
+pub mod diagnostic;
+pub mod plan_diff;
+pub mod print;
+pub mod syntax;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use diagnostic::{Diagnostics, Sources};
+
+/// The spec `thinktok run` trains with no arguments.
+pub const DEFAULT_SPEC: &str = include_str!("../specs/default.think");
+
+/// Stage 1: spec text → spanned AST (the first syntax error, if any). Imports are not followed.
+pub fn parse_spec(name: &str, text: &str) -> Result<syntax::SpecAst, Diagnostics> {
+    let mut sources = Sources::default();
+    let id = sources.add(name, text);
+    syntax::parse(&sources, id).map_err(Diagnostics::single)
+}
+
+/// Stages 1–3: spec text → checked, fully resolved plan. Imports are resolved relative to `name`'s folder.
+pub fn compile_str(name: &str, text: &str) -> Result<plan::Plan, Diagnostics> {
+    let mut sources = Sources::default();
+    let id = sources.add(name, text);
+    let (files, diags) = check::imports::load(&mut sources, id);
+    if !diags.is_empty() {
+        let mut diags = Diagnostics(diags);
+        diags.normalise();
+        return Err(diags);
+    }
+    check::check(&sources, &files)
+}
+
+/// Read and compile a spec file (imports relative to it).
+pub fn compile_file(path: &Path) -> Result<plan::Plan, Diagnostics> {
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => compile_str(&name, &text),
+        Err(err) => Err(Diagnostics::single(diagnostic::Diagnostic::error(
+            "E0500",
+            format!("cannot read spec `{name}`: {err}"),
+        ))),
+    }
+}
+
+/// Load a plan from a spec (`.think`, compiled) or a plan file (`.ron` / `.json`, format version checked).
+pub fn load_plan(path: &Path) -> anyhow::Result<plan::Plan> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ext == "think" {
+        return compile_file(path).map_err(|d| anyhow::anyhow!("{}", d.render(false)));
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read plan `{}`", path.display()))?;
+    let version = match ext {
+        "ron" => ron::from_str::<PlanVersion>(&text).map(|v| v.format_version).ok(),
+        "json" => serde_json::from_str::<PlanVersion>(&text).map(|v| v.format_version).ok(),
+        _ => anyhow::bail!("`{}`: expected a spec (`.think`) or a plan (`.ron`, `.json`)", path.display()),
+    };
+    match version {
+        Some(v) if v != plan::FORMAT_VERSION => anyhow::bail!(
+            "`{}` is a plan of format version {v}, but this thinktok reads format version {}: recompile it from its spec with `thinktok plan SPEC --format {ext}`",
+            path.display(),
+            plan::FORMAT_VERSION
+        ),
+        _ => {}
+    }
+    let plan: plan::Plan = match ext {
+        "ron" => ron::from_str(&text).with_context(|| format!("`{}` is not a valid RON plan", path.display()))?,
+        _ => serde_json::from_str(&text).with_context(|| format!("`{}` is not a valid JSON plan", path.display()))?,
+    };
+    Ok(plan)
+}
+
+/// Just the version field of a serialised plan, read before the whole plan so a mismatch gets a clear message.
+#[derive(serde::Deserialize)]
+struct PlanVersion {
+    format_version: u32,
+}
+
+/// Stage 4: a plan as the dry-run text tree.
+pub fn print_plan(plan: &plan::Plan, opts: print::PrintOptions) -> String {
+    print::print_plan(plan, opts)
+}
+
+/// A plan as pretty RON (what `thinktok plan --format ron` writes and `thinktok run plan.ron` reads).
+pub fn plan_to_ron(plan: &plan::Plan) -> anyhow::Result<String> {
+    let config = ron::ser::PrettyConfig::new().struct_names(true);
+    Ok(ron::ser::to_string_pretty(plan, config)?)
+}
+
+/// Zero machine-dependent estimates (peak memory), so serialised plans compare across machines and in snapshots.
+pub fn mask_volatile(plan: &mut plan::Plan) {
+    for run in &mut plan.runs {
+        run.estimates.peak_memory_bytes = 0;
+    }
+}

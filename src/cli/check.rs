@@ -1,7 +1,29 @@
-//! `thinktok check` (front end).
+//! `thinktok check SPEC`: validate a spec and report every error in it.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-pub fn run(_args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`thinktok check` is not built yet")
+/// Colour diagnostics when stderr is a terminal and `NO_COLOR` is unset.
+pub fn stderr_color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
+    match crate::compile_file(&args.spec) {
+        Ok(plan) => {
+            println!(
+                "{}: ok ({} run{}, {} ax{})",
+                args.spec.display(),
+                plan.runs.len(),
+                if plan.runs.len() == 1 { "" } else { "s" },
+                plan.axes.len(),
+                if plan.axes.len() == 1 { "is" } else { "es" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diags) => {
+            eprint!("{}", diags.render(stderr_color()));
+            Ok(ExitCode::from(super::EXIT_INVALID))
+        }
+    }
 }

@@ -1,0 +1,296 @@
+//! Typed plan values from a checked settings tree, and the checks that relate several keys
+//! (`heads` divides `width`, `test` differs from `train`, …).
+
+use super::resolve::Ctx;
+use super::tree::{Node, RBlock, RCall, RVal};
+use crate::plan::*;
+
+/// Build one run's parameters. `None` only when an earlier error left a value missing (already reported).
+pub fn params(root: &RBlock) -> Option<RunParams> {
+    Some(RunParams {
+        seed: uint(root.entries.get("seed")?)?,
+        device: device(call(root.entries.get("device")?)?)?,
+        model: model(root.block("model")?)?,
+        data: data(root.block("data")?)?,
+        episode: episode(root.block("episode")?)?,
+        learn: learn(root.block("learn")?)?,
+        eval: eval(root.block("eval")?)?,
+    })
+}
+
+fn uint(n: &Node) -> Option<u64> {
+    match n.val {
+        RVal::Int(i) => u64::try_from(i).ok(),
+        _ => None,
+    }
+}
+
+fn usize_of(n: &Node) -> Option<usize> {
+    uint(n).and_then(|u| usize::try_from(u).ok())
+}
+
+fn float(n: &Node) -> Option<f64> {
+    match n.val {
+        RVal::Float(f) => Some(f),
+        RVal::Int(i) => Some(i as f64),
+        _ => None,
+    }
+}
+
+fn call(n: &Node) -> Option<&RCall> {
+    match &n.val {
+        RVal::Call(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// Typed accessors on a block's keys or a call's arguments.
+trait Get {
+    fn node(&self, key: &str) -> Option<&Node>;
+    fn u(&self, key: &str) -> Option<usize> {
+        usize_of(self.node(key)?)
+    }
+    fn u64(&self, key: &str) -> Option<u64> {
+        uint(self.node(key)?)
+    }
+    fn f(&self, key: &str) -> Option<f64> {
+        float(self.node(key)?)
+    }
+    fn b(&self, key: &str) -> Option<bool> {
+        match self.node(key)?.val {
+            RVal::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+    fn s(&self, key: &str) -> Option<String> {
+        match &self.node(key)?.val {
+            RVal::Str(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+    fn c(&self, key: &str) -> Option<&RCall> {
+        call(self.node(key)?)
+    }
+    /// `none` → `Some(None)`; a value → `Some(Some(v))`.
+    fn opt_u(&self, key: &str) -> Option<Option<usize>> {
+        match self.node(key)?.val {
+            RVal::None => Some(None),
+            _ => self.u(key).map(Some),
+        }
+    }
+    fn opt_f(&self, key: &str) -> Option<Option<f64>> {
+        match self.node(key)?.val {
+            RVal::None => Some(None),
+            _ => self.f(key).map(Some),
+        }
+    }
+}
+
+impl Get for RBlock {
+    fn node(&self, key: &str) -> Option<&Node> {
+        self.entries.get(key)
+    }
+}
+
+impl Get for RCall {
+    fn node(&self, key: &str) -> Option<&Node> {
+        self.args.get(key)
+    }
+}
+
+fn device(c: &RCall) -> Option<DeviceSpec> {
+    Some(match c.func.name {
+        "cuda" => DeviceSpec::Cuda(c.u("index")?),
+        _ => DeviceSpec::Cpu,
+    })
+}
+
+fn model(b: &RBlock) -> Option<ModelConfig> {
+    Some(ModelConfig::Gpt(GptConfig {
+        layers: b.u("layers")?,
+        width: b.u("width")?,
+        heads: b.u("heads")?,
+        context: b.u("context")?,
+        vocab_size: VOCAB_SIZE,
+    }))
+}
+
+fn data(b: &RBlock) -> Option<DataConfig> {
+    Some(DataConfig { train: source(b.c("train")?, TextSplit::Train)?, test: source(b.c("test")?, TextSplit::Test)? })
+}
+
+fn source(c: &RCall, split: TextSplit) -> Option<DataSource> {
+    let task =
+        |task| -> Option<DataSource> { Some(DataSource::Task { task, count: c.u("count")?, seed: c.u64("seed")? }) };
+    match c.func.name {
+        "task.sum3" => task(TaskKind::Sum3 { digits: c.u("digits")? }),
+        "task.multiply" => task(TaskKind::Multiply { digits: c.u("digits")? }),
+        "task.addition" => task(TaskKind::Addition { terms: c.u("terms")?, digits: c.u("digits")? }),
+        "jsonl" => Some(DataSource::Jsonl { path: c.s("path")? }),
+        "text" => Some(DataSource::Text { path: c.s("path")?, split, holdout: c.f("holdout")? }),
+        _ => None,
+    }
+}
+
+fn episode(b: &RBlock) -> Option<EpisodeConfig> {
+    let gain = b.c("gain")?;
+    Some(EpisodeConfig {
+        samples: b.u("samples")?,
+        rounds: b.u("rounds")?,
+        thought_budget: b.u("thought_budget")?,
+        insertion: insertion(b.c("insertion")?)?,
+        cull: b.f("cull")?,
+        cull_below_cost: b.b("cull_below_cost")?,
+        gain: GainConfig {
+            window: gain.opt_u("window")?,
+            reduce: match gain.c("reduce")?.func.name {
+                "mean" => GainReduce::Mean,
+                _ => GainReduce::Sum,
+            },
+            cost: gain.f("cost")?,
+        },
+        strategy: match b.c("strategy")?.func.name {
+            "leave_one_out" => EpisodeStrategy::LeaveOneOut,
+            _ => EpisodeStrategy::Rounds,
+        },
+        thoughts: match b.c("thoughts")?.func.name {
+            "continuous" => ThoughtKind::Continuous,
+            _ => ThoughtKind::Discrete,
+        },
+        every: b.u("every")?,
+    })
+}
+
+fn insertion(c: &RCall) -> Option<Insertion> {
+    Some(match c.func.name {
+        "fast_forward" => {
+            let fb = c.c("fallback")?;
+            Insertion::FastForward {
+                fallback: match fb.func.name {
+                    "sample" => Fallback::Sample { temperature: fb.f("temperature")? },
+                    "uniform" => Fallback::Uniform,
+                    _ => Fallback::BestRank,
+                },
+                threshold: c.opt_f("threshold")?,
+                max_consecutive: c.u("max_consecutive")?,
+            }
+        }
+        "random" => Insertion::Random { per_sequence: c.u("per_sequence")? },
+        "interval" => Insertion::Interval { every: c.u("every")? },
+        "answer_pause" => Insertion::AnswerPause { count: c.u("count")? },
+        "dit" => Insertion::Dit { count: c.u("count")? },
+        _ => Insertion::None,
+    })
+}
+
+fn learn(b: &RBlock) -> Option<LearnConfig> {
+    let opt = b.c("optimizer")?;
+    let sched = opt.c("schedule")?;
+    Some(LearnConfig {
+        steps: b.u("steps")?,
+        batch: b.u("batch")?,
+        accumulate: b.u("accumulate")?,
+        unroll: b.u("unroll")?,
+        optimizer: Optimizer::AdamW {
+            lr: opt.f("lr")?,
+            warmup: opt.u("warmup")?,
+            weight_decay: opt.f("weight_decay")?,
+            beta1: opt.f("beta1")?,
+            beta2: opt.f("beta2")?,
+            eps: opt.f("eps")?,
+            schedule: match sched.func.name {
+                "constant" => Schedule::Constant,
+                _ => Schedule::Cosine { min_lr_frac: sched.f("min_lr_frac")? },
+            },
+        },
+        grad_clip: b.opt_f("grad_clip")?,
+        reinforce: b.f("reinforce")?,
+        punish: b.f("punish")?,
+    })
+}
+
+fn eval(b: &RBlock) -> Option<EvalConfig> {
+    let p = b.c("placement")?;
+    Some(EvalConfig {
+        every: b.u("every")?,
+        checkpoint_every: b.u("checkpoint_every")?,
+        placement: match p.func.name {
+            "threshold" => EvalPlacement::Threshold(p.f("value")?),
+            "rule" => EvalPlacement::Rule,
+            "oracle" => EvalPlacement::Oracle,
+            _ => EvalPlacement::Own,
+        },
+        max_sequences: b.opt_u("max_sequences")?,
+    })
+}
+
+/// Checks that relate several keys; each error points at the key that was set (or the block).
+pub fn relations(ctx: &mut Ctx, root: &RBlock, p: &RunParams) {
+    let at = |path: &[&str]| root.span_of(path).or(root.span).unwrap_or_default();
+    let ModelConfig::Gpt(gpt) = &p.model;
+    if gpt.width % gpt.heads != 0 {
+        let divisors: Vec<String> =
+            (1..=gpt.width.min(64)).filter(|d| gpt.width % d == 0).map(|d| d.to_string()).collect();
+        let d = ctx.err(
+            "E0304",
+            at(&["model", "heads"]),
+            format!("`heads` must divide `width`: {} heads do not divide width {}", gpt.heads, gpt.width),
+            "does not divide `width`",
+        );
+        d.push_hint(format!("heads that divide {}: {}", gpt.width, divisors.join(", ")));
+    }
+    if p.data.train == p.data.test {
+        ctx.err(
+            "E0305",
+            at(&["data", "test"]),
+            "`test` is the same data as `train`: evaluation would measure memorisation".into(),
+            "same as `train`",
+        )
+        .push_hint("give the test data another `seed`, e.g. `seed = 1`");
+    }
+    let baseline = !matches!(p.episode.insertion, Insertion::FastForward { .. });
+    if p.eval.placement == EvalPlacement::Rule && !baseline {
+        ctx.err(
+            "E0306",
+            at(&["eval", "placement"]),
+            "`placement = rule` needs a baseline insertion rule, but the run uses `fast_forward`".into(),
+            "no rule to follow",
+        )
+        .push_hint("use `placement = own` for the model's own policy");
+    }
+    if p.learn.unroll > 1 && p.episode.thoughts == ThoughtKind::Discrete {
+        ctx.err(
+            "E0307",
+            at(&["learn", "unroll"]),
+            format!("`unroll = {}` has no effect with discrete thoughts", p.learn.unroll),
+            "only for continuous thoughts",
+        )
+        .push_hint("set `episode.thoughts = continuous`, or `unroll = 1`");
+    }
+    if let Insertion::FastForward { max_consecutive, .. } = p.episode.insertion {
+        if p.episode.thought_budget > 0 && max_consecutive > p.episode.thought_budget {
+            ctx.err(
+                "E0308",
+                at(&["episode", "insertion", "max_consecutive"]),
+                format!(
+                    "`max_consecutive = {max_consecutive}` exceeds `thought_budget = {}`",
+                    p.episode.thought_budget
+                ),
+                "more than the budget",
+            )
+            .push_hint("lower `max_consecutive` or raise `thought_budget`");
+        }
+    }
+    if p.episode.thought_budget >= gpt.context {
+        ctx.err(
+            "E0309",
+            at(&["episode", "thought_budget"]),
+            format!(
+                "`thought_budget = {}` leaves no room for real tokens in a context of {}",
+                p.episode.thought_budget, gpt.context
+            ),
+            "too large for the context",
+        )
+        .push_hint("lower `thought_budget` or raise `model.context`");
+    }
+}

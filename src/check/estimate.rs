@@ -1,0 +1,108 @@
+//! Machine-independent cost estimates of a run: parameters, tokens, FLOPs, peak learning-phase memory.
+//!
+//! Assumptions (documented in docs/language.md): the own GPT has learned positions, biases, two LayerNorms per
+//! block plus a final one, and an untied output head; a forward pass costs 2 FLOPs per weight per position plus
+//! attention (2·layers·positions·width per position, causal average), a backward pass twice that; memory is f32
+//! weights, gradients and two AdamW moments plus activations.
+
+use crate::plan::*;
+
+/// Real tokens of one sequence of a data source (the context for text and JSONL, which are packed or truncated).
+fn real_tokens(src: &DataSource, context: usize) -> usize {
+    let len = match src {
+        // digits, separator, answer, end of text
+        DataSource::Task { task: TaskKind::Sum3 { digits }, .. } => digits + 3,
+        // a, ×, b, =, product (2·digits), end of text
+        DataSource::Task { task: TaskKind::Multiply { digits }, .. } => 4 * digits + 3,
+        DataSource::Task { task: TaskKind::Addition { terms, digits }, .. } => terms * (digits + 1) + digits + 2,
+        DataSource::Jsonl { .. } | DataSource::Text { .. } => context,
+    };
+    len.min(context)
+}
+
+/// Thoughts one sequence carries in the learning phase, at most.
+fn thoughts_per_sequence(ep: &EpisodeConfig, real: usize) -> usize {
+    match ep.insertion {
+        Insertion::None => 0,
+        Insertion::FastForward { .. } => ep.thought_budget,
+        Insertion::Random { per_sequence } => per_sequence,
+        Insertion::Interval { every } => real / every.max(1),
+        Insertion::AnswerPause { count } | Insertion::Dit { count } => count,
+    }
+}
+
+/// Parameters of the own GPT.
+pub fn gpt_parameters(g: &GptConfig) -> u64 {
+    let (w, v, c, l) = (g.width as u64, g.vocab_size as u64, g.context as u64, g.layers as u64);
+    let per_layer = 2 * 2 * w          // two LayerNorms
+        + 3 * w * w + 3 * w            // qkv
+        + w * w + w                    // attention output
+        + 4 * w * w + 4 * w            // MLP up
+        + 4 * w * w + w; // MLP down
+    v * w + c * w + l * per_layer + 2 * w + w * v
+}
+
+/// Estimates for one run.
+pub fn estimate(p: &RunParams) -> Estimates {
+    let ModelConfig::Gpt(g) = &p.model;
+    let params = gpt_parameters(g);
+    let real = real_tokens(&p.data.train, g.context) as u64;
+    let positions = (real + thoughts_per_sequence(&p.episode, real as usize) as u64).min(g.context as u64);
+    let seqs = (p.learn.batch * p.learn.accumulate) as u64;
+    let tokens_per_step = seqs * real;
+    let non_embedding = params.saturating_sub(g.vocab_size as u64 * g.width as u64 + g.context as u64 * g.width as u64);
+    let head = (g.vocab_size * g.width) as f64;
+    // per position: weights (non-embedding + head), plus causal attention over on average half the positions
+    let fwd_per_position = 2.0 * (non_embedding as f64 + head) + 2.0 * (g.layers * g.width) as f64 * positions as f64;
+    let forward = fwd_per_position * (seqs * positions) as f64;
+    let backward = 2.0 * forward;
+    let episode = episode_flops(p, fwd_per_position, positions);
+    let steps = p.learn.steps as f64;
+    let run_flops = steps * (forward + backward + episode);
+    // f32 weights + gradients + 2 AdamW moments; activations ~ 16·width floats per position per layer,
+    // attention scores heads·positions² per sequence per layer, logits vocab per position.
+    let weights = 16 * params;
+    let acts = seqs * positions * (16 * g.width as u64 * g.layers as u64 + g.vocab_size as u64) * 4;
+    let scores = seqs * (g.heads as u64) * positions * positions * (g.layers as u64) * 4;
+    Estimates {
+        parameters: params,
+        tokens_per_step,
+        total_tokens: tokens_per_step * p.learn.steps as u64,
+        forward_flops_per_step: forward,
+        backward_flops_per_step: backward,
+        episode_flops_per_step: episode,
+        run_flops,
+        peak_memory_bytes: weights + acts + scores,
+    }
+}
+
+/// Episode phase per learning step: a fast-forward pass and one scoring pass per round over `samples` sequences
+/// (KV-cached, so about one forward each), every `every` steps; DIT's one no-grad pass; nothing for fixed rules.
+fn episode_flops(p: &RunParams, fwd_per_position: f64, positions: u64) -> f64 {
+    let ep = &p.episode;
+    let passes = match ep.insertion {
+        Insertion::FastForward { .. } => match ep.strategy {
+            EpisodeStrategy::Rounds => 1 + ep.rounds,
+            EpisodeStrategy::LeaveOneOut => 1 + ep.thought_budget,
+        },
+        Insertion::Dit { .. } => 1,
+        Insertion::None | Insertion::Random { .. } | Insertion::Interval { .. } | Insertion::AnswerPause { .. } => 0,
+    };
+    let seqs = match ep.insertion {
+        Insertion::Dit { .. } => p.learn.batch * p.learn.accumulate,
+        _ => ep.samples,
+    };
+    fwd_per_position * (passes * seqs) as f64 * positions as f64 / ep.every.max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpt_parameter_count_matches_hand_count() {
+        let g = GptConfig { layers: 1, width: 4, heads: 2, context: 8, vocab_size: 10 };
+        // emb 40 + pos 32 + layer (16 + 60 + 20 + 80 + 68 = 244) + final LN 8 + head 40
+        assert_eq!(gpt_parameters(&g), 40 + 32 + 244 + 8 + 40);
+    }
+}

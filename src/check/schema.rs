@@ -1,0 +1,505 @@
+//! The language's tables: every block, key, function and argument with its type, default, range and doc.
+//!
+//! The checker resolves specs against these tables, and `docs/language.md`'s reference section is generated from
+//! them (a test fails when the file drifts), so the reference cannot disagree with the checker.
+
+/// One end of a numeric range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    Unbounded,
+    Incl(f64),
+    Excl(f64),
+}
+
+/// The allowed values of a number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range {
+    pub lo: Bound,
+    pub hi: Bound,
+}
+
+impl Range {
+    pub const ANY: Range = Range { lo: Bound::Unbounded, hi: Bound::Unbounded };
+
+    pub fn contains(&self, x: f64) -> bool {
+        let lo = match self.lo {
+            Bound::Unbounded => true,
+            Bound::Incl(a) => x >= a,
+            Bound::Excl(a) => x > a,
+        };
+        let hi = match self.hi {
+            Bound::Unbounded => true,
+            Bound::Incl(b) => x <= b,
+            Bound::Excl(b) => x < b,
+        };
+        lo && hi
+    }
+
+    /// `≥ 1`, `in (0, 1)`, `in [0, 1)`; empty when unbounded.
+    pub fn describe(&self) -> String {
+        match (self.lo, self.hi) {
+            (Bound::Unbounded, Bound::Unbounded) => String::new(),
+            (Bound::Incl(a), Bound::Unbounded) => format!("≥ {a}"),
+            (Bound::Excl(a), Bound::Unbounded) => format!("> {a}"),
+            (Bound::Unbounded, Bound::Incl(b)) => format!("≤ {b}"),
+            (Bound::Unbounded, Bound::Excl(b)) => format!("< {b}"),
+            (lo, hi) => {
+                let (l, a) = match lo {
+                    Bound::Incl(a) => ('[', a),
+                    Bound::Excl(a) => ('(', a),
+                    Bound::Unbounded => ('(', f64::NEG_INFINITY),
+                };
+                let (h, b) = match hi {
+                    Bound::Incl(b) => (']', b),
+                    Bound::Excl(b) => (')', b),
+                    Bound::Unbounded => (')', f64::INFINITY),
+                };
+                format!("in {l}{a}, {b}{h}")
+            }
+        }
+    }
+}
+
+const fn ge(a: f64) -> Range {
+    Range { lo: Bound::Incl(a), hi: Bound::Unbounded }
+}
+const fn gt(a: f64) -> Range {
+    Range { lo: Bound::Excl(a), hi: Bound::Unbounded }
+}
+const fn open(a: f64, b: f64) -> Range {
+    Range { lo: Bound::Excl(a), hi: Bound::Excl(b) }
+}
+const fn closed_open(a: f64, b: f64) -> Range {
+    Range { lo: Bound::Incl(a), hi: Bound::Excl(b) }
+}
+const fn closed(a: f64, b: f64) -> Range {
+    Range { lo: Bound::Incl(a), hi: Bound::Incl(b) }
+}
+
+/// The type of a key or argument.
+#[derive(Debug, Clone, Copy)]
+pub enum Ty {
+    Int(Range),
+    Float(Range),
+    Bool,
+    Str,
+    /// An integer, or `none`.
+    OptInt(Range),
+    /// A number, or `none`.
+    OptFloat(Range),
+    /// One of these functions; a bare name `f` means `f()`.
+    Choice(&'static [FnSpec]),
+    /// A nested block.
+    Block(&'static BlockSpec),
+}
+
+impl Ty {
+    /// How the type reads in messages and docs.
+    pub fn describe(&self) -> String {
+        let with = |base: &str, r: &Range| {
+            let d = r.describe();
+            if d.is_empty() {
+                base.to_string()
+            } else {
+                format!("{base} {d}")
+            }
+        };
+        match self {
+            Ty::Int(r) => with("an integer", r),
+            Ty::Float(r) => with("a number", r),
+            Ty::Bool => "`true` or `false`".into(),
+            Ty::Str => "a string".into(),
+            Ty::OptInt(r) => with("`none` or an integer", r),
+            Ty::OptFloat(r) => with("`none` or a number", r),
+            Ty::Choice(fns) => {
+                let names: Vec<String> = fns.iter().map(|f| format!("`{}`", f.signature())).collect();
+                format!("one of {}", names.join(", "))
+            }
+            Ty::Block(b) => format!("a `{}` block", b.name),
+        }
+    }
+}
+
+/// A key's default.
+#[derive(Debug, Clone, Copy)]
+pub enum Default {
+    /// The key must be given.
+    Required,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    None,
+    /// This function with all its defaults.
+    Call(&'static str),
+    /// A nested block with all its defaults.
+    Block,
+}
+
+impl Default {
+    pub fn describe(&self) -> String {
+        match self {
+            Default::Required => "required".into(),
+            Default::Int(i) => i.to_string(),
+            Default::Float(f) => format!("{f:?}"),
+            Default::Bool(b) => b.to_string(),
+            Default::None => "none".into(),
+            Default::Call(name) => format!("{name}()"),
+            Default::Block => "(defaults)".into(),
+        }
+    }
+}
+
+/// A key of a block, or an argument of a function.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub default: Default,
+    pub doc: &'static str,
+}
+
+/// A function usable as a value, e.g. `fast_forward(fallback = best_rank)`.
+#[derive(Debug)]
+pub struct FnSpec {
+    pub name: &'static str,
+    /// In order: positional arguments fill them left to right.
+    pub args: &'static [KeySpec],
+    pub doc: &'static str,
+}
+
+impl FnSpec {
+    pub fn signature(&self) -> String {
+        if self.args.is_empty() {
+            self.name.to_string()
+        } else {
+            let args: Vec<&str> = self.args.iter().map(|a| a.name).collect();
+            format!("{}({})", self.name, args.join(", "))
+        }
+    }
+
+    pub fn arg(&self, name: &str) -> Option<&'static KeySpec> {
+        self.args.iter().find(|a| a.name == name)
+    }
+}
+
+/// A block: its keys, and the labels it accepts after its name (`model gpt { … }`).
+#[derive(Debug)]
+pub struct BlockSpec {
+    pub name: &'static str,
+    pub keys: &'static [KeySpec],
+    /// Allowed labels; empty: no label. The first is the default.
+    pub labels: &'static [&'static str],
+    pub doc: &'static str,
+}
+
+impl BlockSpec {
+    pub fn key(&self, name: &str) -> Option<&'static KeySpec> {
+        self.keys.iter().find(|k| k.name == name)
+    }
+}
+
+const fn key(name: &'static str, ty: Ty, default: Default, doc: &'static str) -> KeySpec {
+    KeySpec { name, ty, default, doc }
+}
+
+const fn func(name: &'static str, args: &'static [KeySpec], doc: &'static str) -> FnSpec {
+    FnSpec { name, args, doc }
+}
+
+/// The whole language: the top level of a spec file.
+pub static EXPERIMENT: BlockSpec = BlockSpec {
+    name: "experiment",
+    labels: &[],
+    doc: "One experiment: `experiment \"name\" { … }`. Its settings are the base of every run of the sweep.",
+    keys: &[
+        key("seed", Ty::Int(ge(0.0)), Default::Int(0), "Seed of model initialisation, batching and the episode phase."),
+        key(
+            "device",
+            Ty::Choice(DEVICES),
+            Default::Call("cpu"),
+            "Where runs execute (`thinktok run --device` overrides it).",
+        ),
+        key("model", Ty::Block(&MODEL), Default::Block, "The model to train."),
+        key("data", Ty::Block(&DATA), Default::Block, "Training and held-out data."),
+        key(
+            "episode",
+            Ty::Block(&EPISODE),
+            Default::Block,
+            "The episode phase. Without this block: no thoughts (`insertion = none()`).",
+        ),
+        key("learn", Ty::Block(&LEARN), Default::Block, "The learning phase."),
+        key("eval", Ty::Block(&EVAL), Default::Block, "Evaluation and checkpoints."),
+    ],
+};
+
+pub static DEVICES: &[FnSpec] = &[
+    func("cpu", &[], "The CPU."),
+    func(
+        "cuda",
+        &[key("index", Ty::Int(ge(0.0)), Default::Int(0), "GPU ordinal.")],
+        "A CUDA GPU (build with `--features cuda`).",
+    ),
+];
+
+pub static MODEL: BlockSpec = BlockSpec {
+    name: "model",
+    labels: &["gpt"],
+    doc: "`model gpt { … }`: the own small GPT (learned positions, pre-LayerNorm, causal attention, GELU MLP, byte vocabulary of 260).",
+    keys: &[
+        key("layers", Ty::Int(ge(1.0)), Default::Int(2), "Transformer blocks."),
+        key("width", Ty::Int(ge(1.0)), Default::Int(128), "Embedding width; `heads` must divide it."),
+        key("heads", Ty::Int(ge(1.0)), Default::Int(4), "Attention heads; must divide `width`."),
+        key("context", Ty::Int(ge(2.0)), Default::Int(64), "Maximum positions (real tokens plus thoughts)."),
+    ],
+};
+
+const COUNT: KeySpec = key("count", Ty::Int(ge(1.0)), Default::Int(10000), "Number of generated sequences.");
+const TASK_SEED: KeySpec =
+    key("seed", Ty::Int(ge(0.0)), Default::Int(0), "Generator seed (give train and test different seeds).");
+
+pub static SOURCES: &[FnSpec] = &[
+    func(
+        "task.sum3",
+        &[key("digits", Ty::Int(ge(3.0)), Default::Int(6), "Digits per sequence."), COUNT, TASK_SEED],
+        "3SUM mod 10: TRUE iff some triple of digits sums to 0 mod 10; classes balanced.",
+    ),
+    func(
+        "task.multiply",
+        &[key("digits", Ty::Int(ge(1.0)), Default::Int(3), "Digits per operand."), COUNT, TASK_SEED],
+        "a×b, product least-significant digit first; held-out pairs never trained on.",
+    ),
+    func(
+        "task.addition",
+        &[
+            key("terms", Ty::Int(ge(2.0)), Default::Int(2), "Numbers summed."),
+            key("digits", Ty::Int(ge(1.0)), Default::Int(3), "Digits per number."),
+            COUNT,
+            TASK_SEED,
+        ],
+        "The sum of `terms` numbers (a sanity task).",
+    ),
+    func("jsonl", &[key("path", Ty::Str, Default::Required, "File path, relative to the spec.")], "JSONL with `{\"text\": …}` or `{\"prompt\": …, \"answer\": …}` per line."),
+    func(
+        "text",
+        &[
+            key("path", Ty::Str, Default::Required, "A text file or a folder of `.txt` files."),
+            key("holdout", Ty::Float(open(0.0, 1.0)), Default::Float(0.1), "Fraction held out for testing."),
+        ],
+        "Text packed into fixed-length sequences; `train` reads the training part of the split, `test` the held-out part.",
+    ),
+];
+
+pub static DATA: BlockSpec = BlockSpec {
+    name: "data",
+    labels: &[],
+    doc: "Training and held-out data.",
+    keys: &[
+        key("train", Ty::Choice(SOURCES), Default::Required, "Training data."),
+        key("test", Ty::Choice(SOURCES), Default::Required, "Held-out data (must differ from `train`)."),
+    ],
+};
+
+pub static FALLBACKS: &[FnSpec] = &[
+    func("best_rank", &[], "The free slot where the thought ranks best (highest log-probability breaks ties)."),
+    func(
+        "sample",
+        &[key("temperature", Ty::Float(gt(0.0)), Default::Float(1.0), "Softmax temperature.")],
+        "Sampled from softmax(thought logit / temperature).",
+    ),
+    func("uniform", &[], "A uniformly random free slot."),
+];
+
+pub static INSERTIONS: &[FnSpec] = &[
+    func(
+        "fast_forward",
+        &[
+            key(
+                "fallback",
+                Ty::Choice(FALLBACKS),
+                Default::Call("best_rank"),
+                "Where a sequence gets a thought the model does not want.",
+            ),
+            key(
+                "threshold",
+                Ty::OptFloat(open(0.0, 1.0)),
+                Default::None,
+                "Insert where p(thought) > threshold instead of where it is top-1.",
+            ),
+            key("max_consecutive", Ty::Int(ge(1.0)), Default::Int(2), "Most consecutive thoughts in one slot."),
+        ],
+        "The model's own placement (greedy, left to right).",
+    ),
+    func("none", &[], "Baseline: no thoughts."),
+    func(
+        "random",
+        &[key("per_sequence", Ty::Int(ge(1.0)), Default::Int(8), "Thoughts per sequence.")],
+        "Baseline: thoughts at uniformly random slots.",
+    ),
+    func(
+        "interval",
+        &[key("every", Ty::Int(ge(1.0)), Default::Int(8), "Real tokens between thoughts.")],
+        "Baseline: a thought every `every` real tokens.",
+    ),
+    func(
+        "answer_pause",
+        &[key("count", Ty::Int(ge(1.0)), Default::Int(4), "Thoughts before the answer.")],
+        "Baseline: thoughts between prompt and answer.",
+    ),
+    func(
+        "dit",
+        &[key("count", Ty::Int(ge(1.0)), Default::Int(4), "Thoughts placed.")],
+        "Baseline: thoughts before the least-confident real tokens (DIT-style).",
+    ),
+];
+
+pub static REDUCES: &[FnSpec] = &[func("sum", &[], "Sum over the window."), func("mean", &[], "Mean over the window.")];
+
+pub static GAINS: &[FnSpec] = &[func(
+    "continuation",
+    &[
+        key(
+            "window",
+            Ty::OptInt(ge(1.0)),
+            Default::None,
+            "Real tokens after the slot that count; `none`: the whole continuation.",
+        ),
+        key("reduce", Ty::Choice(REDUCES), Default::Call("sum"), "`sum` or `mean`."),
+        key("cost", Ty::Float(ge(0.0)), Default::Float(0.0), "Per-thought cost λ subtracted from every gain."),
+    ],
+    "Gain of a thought: the change in log-likelihood of the real tokens after it.",
+)];
+
+pub static STRATEGIES: &[FnSpec] = &[
+    func("rounds", &[], "The author's flow: propose, score, keep the best, cull, for `rounds` rounds."),
+    func("leave_one_out", &[], "One full sweep, leave-one-out gains, cull."),
+];
+
+pub static THOUGHT_KINDS: &[FnSpec] = &[
+    func("discrete", &[], "A thought is a fixed learned embedding."),
+    func("continuous", &[], "A thought's input is the previous position's last hidden state."),
+];
+
+pub static EPISODE: BlockSpec = BlockSpec {
+    name: "episode",
+    labels: &[],
+    doc: "The episode phase: insert thoughts, score them by gain, keep the best, cull the worst.",
+    keys: &[
+        key("samples", Ty::Int(ge(2.0)), Default::Int(32), "Sequences per episode batch (the notes' 2N)."),
+        key("rounds", Ty::Int(ge(1.0)), Default::Int(16), "Propose-score-cull rounds."),
+        key("thought_budget", Ty::Int(ge(0.0)), Default::Int(8), "Thoughts per sequence, at most."),
+        key(
+            "insertion",
+            Ty::Choice(INSERTIONS),
+            Default::Call("fast_forward"),
+            "How thoughts are placed (including the baselines).",
+        ),
+        key("cull", Ty::Float(open(0.0, 1.0)), Default::Float(0.5), "Fraction of each round's proposals dropped."),
+        key(
+            "cull_below_cost",
+            Ty::Bool,
+            Default::Bool(false),
+            "Also cull any proposal whose gain is below the cost λ.",
+        ),
+        key("gain", Ty::Choice(GAINS), Default::Call("continuation"), "How a thought's gain is measured."),
+        key("strategy", Ty::Choice(STRATEGIES), Default::Call("rounds"), "`rounds` or `leave_one_out`."),
+        key("thoughts", Ty::Choice(THOUGHT_KINDS), Default::Call("discrete"), "`discrete` or `continuous`."),
+        key("every", Ty::Int(ge(1.0)), Default::Int(1), "Run the episode phase every this many learning steps."),
+    ],
+};
+
+pub static SCHEDULES: &[FnSpec] = &[
+    func(
+        "cosine",
+        &[key(
+            "min_lr_frac",
+            Ty::Float(closed(0.0, 1.0)),
+            Default::Float(0.1),
+            "Final learning rate as a fraction of `lr`.",
+        )],
+        "Cosine decay after warmup.",
+    ),
+    func("constant", &[], "Constant after warmup."),
+];
+
+pub static OPTIMIZERS: &[FnSpec] = &[func(
+    "adamw",
+    &[
+        key("lr", Ty::Float(gt(0.0)), Default::Float(1e-3), "Peak learning rate."),
+        key("warmup", Ty::Int(ge(0.0)), Default::Int(0), "Linear warmup steps."),
+        key("weight_decay", Ty::Float(ge(0.0)), Default::Float(0.1), "Decoupled weight decay."),
+        key("beta1", Ty::Float(closed_open(0.0, 1.0)), Default::Float(0.9), "First-moment decay."),
+        key("beta2", Ty::Float(closed_open(0.0, 1.0)), Default::Float(0.99), "Second-moment decay."),
+        key("eps", Ty::Float(gt(0.0)), Default::Float(1e-8), "Denominator epsilon."),
+        key("schedule", Ty::Choice(SCHEDULES), Default::Call("cosine"), "Learning-rate schedule after warmup."),
+    ],
+    "AdamW with warmup and a schedule.",
+)];
+
+pub static LEARN: BlockSpec = BlockSpec {
+    name: "learn",
+    labels: &[],
+    doc: "The learning phase (forward + backward on the kept placement).",
+    keys: &[
+        key("steps", Ty::Int(ge(1.0)), Default::Int(1000), "Optimiser steps."),
+        key("batch", Ty::Int(ge(1.0)), Default::Int(32), "Sequences per micro-batch."),
+        key("accumulate", Ty::Int(ge(1.0)), Default::Int(1), "Micro-batches per optimiser step."),
+        key("unroll", Ty::Int(ge(1.0)), Default::Int(1), "Backprop depth through continuous thoughts."),
+        key("optimizer", Ty::Choice(OPTIMIZERS), Default::Call("adamw"), "The optimiser and its schedule."),
+        key("grad_clip", Ty::OptFloat(gt(0.0)), Default::Float(1.0), "Global gradient-norm clip; `none` disables it."),
+        key("reinforce", Ty::Float(ge(0.0)), Default::Float(1.0), "Weight of emitting `<|thought|>` at kept slots."),
+        key("punish", Ty::Float(ge(0.0)), Default::Float(0.5), "Weight of the unlikelihood at culled slots."),
+    ],
+};
+
+pub static PLACEMENTS: &[FnSpec] = &[
+    func("own", &[], "The model's own fast-forward top-1 policy."),
+    func(
+        "threshold",
+        &[key("value", Ty::Float(open(0.0, 1.0)), Default::Required, "p(thought) threshold.")],
+        "p(thought) > value.",
+    ),
+    func("rule", &[], "The run's baseline rule (needs a baseline insertion)."),
+    func("oracle", &[], "Diagnostic only: placement from continuation gains (peeks at the future)."),
+];
+
+pub static EVAL: BlockSpec = BlockSpec {
+    name: "eval",
+    labels: &[],
+    doc: "Evaluation and checkpoints.",
+    keys: &[
+        key("every", Ty::Int(ge(1.0)), Default::Int(200), "Evaluate every this many steps (and at the end)."),
+        key(
+            "checkpoint_every",
+            Ty::Int(ge(1.0)),
+            Default::Int(1000),
+            "Checkpoint every this many steps (and at the end).",
+        ),
+        key("placement", Ty::Choice(PLACEMENTS), Default::Call("own"), "Who places thoughts at evaluation."),
+        key(
+            "max_sequences",
+            Ty::OptInt(ge(1.0)),
+            Default::None,
+            "Evaluate on at most this many test sequences; `none`: all.",
+        ),
+    ],
+};
+
+/// Distributions usable inside a sweep's `sample(…) { … }` block.
+pub static DISTRIBUTIONS: &[FnSpec] = &[
+    func(
+        "uniform",
+        &[
+            key("low", Ty::Float(Range::ANY), Default::Required, ""),
+            key("high", Ty::Float(Range::ANY), Default::Required, ""),
+        ],
+        "Uniform on [low, high] (an integer key draws integers).",
+    ),
+    func(
+        "log_uniform",
+        &[
+            key("low", Ty::Float(gt(0.0)), Default::Required, ""),
+            key("high", Ty::Float(gt(0.0)), Default::Required, ""),
+        ],
+        "Log-uniform on [low, high].",
+    ),
+];
