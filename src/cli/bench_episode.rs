@@ -1,14 +1,227 @@
-//! `thinktok bench episode`.
+//! `thinktok bench episode`: the fast-forward and the episode phase, each timed relative to one plain forward
+//! over the final augmented batch, on a random-init GPT whose thought logit is biased (see
+//! [`ThoughtBias`]) so that the fast-forward places about [`TARGET_K`] thoughts per sequence.
+//!
+//! Every figure is the median of `repeats` runs after one warm-up, all measured side by side in one process.
 
 use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use candle_core::{Device, Tensor, D};
+use candle_nn::VarMap;
+use serde::Serialize;
 
 use super::BenchSize;
+use crate::engine::device::{device, parse_device};
+use crate::engine::episode::bias::ThoughtBias;
+use crate::engine::episode::fast_forward::{fast_forward, fast_forward_naive};
+use crate::engine::episode::walk::Policy;
+use crate::engine::episode::{run_episode, EpisodeInput, Placement, DEFAULT_CHUNK};
+use crate::engine::model::{CausalLm, Gpt};
+use crate::engine::rng::Rng;
+use crate::plan::*;
 
-pub fn run(
-    _json: bool,
-    _device: Option<&str>,
-    _size: BenchSize,
-    _repeats: usize,
-) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`thinktok bench episode` is not built yet")
+/// Thoughts per sequence the bias is calibrated for.
+const TARGET_K: f64 = 8.0;
+const BUDGET: usize = 16;
+const ROUNDS: usize = 8;
+
+/// The benchmark's figures, as printed with `--json`.
+#[derive(Debug, Serialize)]
+#[allow(non_snake_case)]
+struct Report {
+    forward_tok_s: f64,
+    ff_ratio: f64,
+    naive_ratio: f64,
+    episode_ratio: f64,
+    rounds: usize,
+    exact: bool,
+    k_mean: f64,
+    peak_mem_mb: f64,
+    B: usize,
+    L: usize,
+    layers: usize,
+    width: usize,
+    device: String,
+    forward_s: f64,
+    ff_s: f64,
+    naive_s: f64,
+    episode_s: f64,
+    /// Positions computed by the fast-forward / the episode, over one forward's (padding included).
+    ff_work: f64,
+    episode_work: f64,
+    chunk: usize,
+    thought_bias: f32,
+    repeats: usize,
+}
+
+pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(repeats > 0, "`--repeats` must be at least 1");
+    let spec = device_arg.map(parse_device).transpose()?.unwrap_or(DeviceSpec::Cpu);
+    let dev = device(spec)?;
+    let (layers, width, heads, b_n, l_n) = match size {
+        BenchSize::Small => (4, 256, 4, 16, 256),
+        BenchSize::Medium => (6, 384, 6, 32, 256),
+    };
+    let cfg = GptConfig { layers, width, heads, context: l_n + BUDGET, vocab_size: VOCAB_SIZE };
+    let varmap = VarMap::new();
+    let gpt = Gpt::new_seeded(&cfg, &varmap, &dev, 0).context("building the benchmark GPT")?;
+    let mut rng = Rng::new(0);
+    let seqs: Vec<Vec<u32>> = (0..b_n).map(|_| (0..l_n).map(|_| rng.below(256) as u32).collect()).collect();
+    let policy = Policy { threshold: None, max_consecutive: 2, budget: BUDGET, blocked: Vec::new() };
+
+    let bias = calibrate(&gpt, &seqs, &policy, &dev)?;
+    let model = ThoughtBias::new(&gpt, bias)?;
+
+    let (ff, ff_cost) = fast_forward(&model, &seqs, None, &policy, DEFAULT_CHUNK)?;
+    let (naive, _) = fast_forward_naive(&model, &seqs, None, &policy)?;
+    let exact = ff.iter().zip(&naive).all(|(a, b)| a.placement == b.placement);
+    let k_mean = ff.iter().map(|r| r.placement.total() as f64).sum::<f64>() / b_n as f64;
+    let placements: Vec<Placement> = ff.iter().map(|r| r.placement.clone()).collect();
+    let batch = padded(&seqs, &placements, &dev)?;
+    let forward_positions = batch.elem_count();
+
+    let episode_cfg = EpisodeConfig {
+        samples: b_n,
+        rounds: ROUNDS,
+        thought_budget: BUDGET,
+        insertion: Insertion::FastForward { fallback: Fallback::BestRank, threshold: None, max_consecutive: 2 },
+        cull: 0.5,
+        cull_below_cost: false,
+        gain: GainConfig { window: None, reduce: GainReduce::Sum, cost: 0.0 },
+        strategy: EpisodeStrategy::Rounds,
+        thoughts: ThoughtKind::Discrete,
+        every: 1,
+    };
+    let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
+    let mut episode_positions = 0;
+
+    let forward_s = median_time(repeats, &dev, || {
+        model.forward(&batch)?.logits.max_keepdim(D::Minus1)?.sum_all()?.to_scalar::<f32>()?;
+        Ok(())
+    })?;
+    let ff_s = median_time(repeats, &dev, || fast_forward(&model, &seqs, None, &policy, DEFAULT_CHUNK).map(drop))?;
+    let naive_s = median_time(repeats, &dev, || fast_forward_naive(&model, &seqs, None, &policy).map(drop))?;
+    let episode_s = median_time(repeats, &dev, || {
+        let out = run_episode(&model, input, &episode_cfg, DEFAULT_CHUNK, &mut Rng::new(1))?;
+        episode_positions = out.positions;
+        Ok(())
+    })?;
+
+    let report = Report {
+        forward_tok_s: forward_positions as f64 / forward_s,
+        ff_ratio: ff_s / forward_s,
+        naive_ratio: naive_s / forward_s,
+        episode_ratio: episode_s / forward_s,
+        rounds: ROUNDS,
+        exact,
+        k_mean,
+        peak_mem_mb: peak_rss_mb(),
+        B: b_n,
+        L: l_n,
+        layers,
+        width,
+        device: format!("{dev:?}"),
+        forward_s,
+        ff_s,
+        naive_s,
+        episode_s,
+        ff_work: ff_cost.positions as f64 / forward_positions as f64,
+        episode_work: episode_positions as f64 / forward_positions as f64,
+        chunk: DEFAULT_CHUNK,
+        thought_bias: bias,
+        repeats,
+    };
+    print_report(&report, json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A thought bias under which the fast-forward places about [`TARGET_K`] thoughts per sequence: start from the
+/// quantile of (best other logit − thought logit) over the plain batch that makes `TARGET_K / L` positions
+/// choose the thought, then correct it twice by the fast-forward's actual count.
+fn calibrate(gpt: &Gpt, seqs: &[Vec<u32>], policy: &Policy, dev: &Device) -> anyhow::Result<f32> {
+    let empty: Vec<Placement> = seqs.iter().map(|x| Placement::empty(x.len())).collect();
+    let logits = gpt.forward(&padded(seqs, &empty, dev)?)?.logits;
+    let t = THOUGHT_ID as usize;
+    let v = logits.dim(D::Minus1)?;
+    let others =
+        Tensor::cat(&[logits.narrow(D::Minus1, 0, t)?, logits.narrow(D::Minus1, t + 1, v - t - 1)?], D::Minus1)?;
+    let margin = (others.max(D::Minus1)? - logits.narrow(D::Minus1, t, 1)?.squeeze(D::Minus1)?)?;
+    let mut margins = margin.flatten_all()?.to_vec1::<f32>()?;
+    margins.sort_by(f32::total_cmp);
+    let len = seqs.first().map_or(1, Vec::len) as f64;
+    let mut q = TARGET_K / len;
+    let mut bias = 0.0;
+    for _ in 0..3 {
+        let at = ((q * margins.len() as f64) as usize).min(margins.len() - 1);
+        bias = margins[at];
+        let model = ThoughtBias::new(gpt, bias)?;
+        let (ff, _) = fast_forward(&model, seqs, None, policy, DEFAULT_CHUNK)?;
+        let k = ff.iter().map(|r| r.placement.total() as f64).sum::<f64>() / seqs.len() as f64;
+        q *= TARGET_K / k.max(0.5);
+    }
+    Ok(bias)
+}
+
+/// The augmented batch (B, T_max), padded at the end.
+fn padded(seqs: &[Vec<u32>], placements: &[Placement], dev: &Device) -> anyhow::Result<Tensor> {
+    let rows: Vec<Vec<u32>> = seqs.iter().zip(placements).map(|(x, p)| p.augment(x)).collect();
+    let t = rows.iter().map(Vec::len).max().unwrap_or(1);
+    let flat: Vec<u32> = rows
+        .iter()
+        .flat_map(|r| r.iter().copied().chain(std::iter::repeat(PAD_ID)).take(t).collect::<Vec<_>>())
+        .collect();
+    Ok(Tensor::from_vec(flat, (rows.len(), t), dev)?)
+}
+
+/// Median seconds of `repeats` runs of `f`, after one untimed warm-up run.
+fn median_time(repeats: usize, dev: &Device, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    f()?;
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let start = Instant::now();
+        f()?;
+        dev.synchronize()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), in MiB; 0 where unknown. Host memory only.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+        return Ok(());
+    }
+    println!(
+        "episode bench: GPT {} layers, width {}; B={} L={} on {}; k_mean {:.1} thoughts/seq (bias {:.3}); chunk {}; median of {}",
+        r.layers, r.width, r.B, r.L, r.device, r.k_mean, r.thought_bias, r.chunk, r.repeats
+    );
+    println!("  plain forward      {:>8.3} s  {:>9.0} tok/s", r.forward_s, r.forward_tok_s);
+    println!(
+        "  fast-forward       {:>8.3} s  ratio {:>5.2}  (work {:.2}; target ≤ 1.5)",
+        r.ff_s, r.ff_ratio, r.ff_work
+    );
+    println!("  naive reference    {:>8.3} s  ratio {:>5.2}", r.naive_s, r.naive_ratio);
+    println!(
+        "  episode, {} rounds {:>8.3} s  ratio {:>5.2}  (work {:.2}; target ≤ {:.1})",
+        r.rounds,
+        r.episode_s,
+        r.episode_ratio,
+        r.episode_work,
+        0.6 * r.rounds as f64 + 1.0
+    );
+    println!("  exact (fast == naive): {}   peak memory {:.0} MiB", r.exact, r.peak_mem_mb);
+    Ok(())
 }

@@ -53,6 +53,9 @@ pub mod walk;
 use serde::{Deserialize, Serialize};
 
 pub use driver::DriveCost;
+
+/// Positions per row per model call in the cached fast-forward and scoring passes (see `thinktok bench episode`).
+pub const DEFAULT_CHUNK: usize = 16;
 pub use placement::Placement;
 
 use crate::engine::model::CausalLm;

@@ -6,8 +6,8 @@ use super::placement::Placement;
 use super::walk::Walk;
 use crate::engine::model::{CausalLm, KvCache};
 
-/// A row's new placement and the augmented position from which its cache must be recomputed (positions before
-/// it are shared with the old placement and already in the cache).
+/// A row's new placement and the first augmented position whose cached keys and values may differ from the old
+/// placement's (positions before it are shared and already in the cache).
 #[derive(Debug, Clone)]
 pub struct Change {
     pub placement: Placement,
@@ -29,8 +29,13 @@ pub fn rescore(
     for (b, x) in seqs.iter().enumerate() {
         let (placement, fed) = match &changes[b] {
             Some(c) => {
-                cache.truncate(b, c.from)?;
-                (c.placement.clone(), c.from)
+                // The prediction of the item at `from` is made at `from - 1`: when that item is a real token
+                // (a thought was removed before it), that position must be fed again to record it.
+                let (s, j) = c.placement.item_at(c.from);
+                let real_next = s < x.len() && j == usize::from(c.placement.counts[s]);
+                let from = if real_next { c.from.saturating_sub(1) } else { c.from };
+                cache.truncate(b, from)?;
+                (c.placement.clone(), from)
             }
             None => {
                 // Already at its end: the walk is done and feeds nothing.

@@ -1,0 +1,213 @@
+//! The episode phase against references recomputed from scratch: the cached fast-forward equals the naive one
+//! slot for slot, and episode gains equal gains of full forwards; round bookkeeping and determinism.
+
+use candle_core::Device;
+use candle_nn::VarMap;
+use proptest::prelude::*;
+use thinktok::engine::episode::bias::ThoughtBias;
+use thinktok::engine::episode::fast_forward::{fast_forward, fast_forward_naive, score_naive};
+use thinktok::engine::episode::gains::gain;
+use thinktok::engine::episode::walk::Policy;
+use thinktok::engine::episode::{run_episode, EpisodeInput, EpisodeOutput, Placement, Source};
+use thinktok::engine::model::Gpt;
+use thinktok::engine::rng::Rng;
+use thinktok::plan::*;
+
+fn tiny_gpt(seed: u64) -> Gpt {
+    let cfg = GptConfig { layers: 2, width: 32, heads: 4, context: 64, vocab_size: VOCAB_SIZE };
+    let varmap = VarMap::new();
+    Gpt::new_seeded(&cfg, &varmap, &Device::Cpu, seed).expect("tiny GPT")
+}
+
+fn sequences(seed: u64, lens: &[usize]) -> Vec<Vec<u32>> {
+    let mut rng = Rng::new(seed);
+    lens.iter().map(|&n| (0..n).map(|_| rng.below(256) as u32).collect()).collect()
+}
+
+fn config(strategy: EpisodeStrategy, rounds: usize, budget: usize, fallback: Fallback) -> EpisodeConfig {
+    EpisodeConfig {
+        samples: 4,
+        rounds,
+        thought_budget: budget,
+        insertion: Insertion::FastForward { fallback, threshold: None, max_consecutive: 2 },
+        cull: 0.5,
+        cull_below_cost: false,
+        gain: GainConfig { window: Some(6), reduce: GainReduce::Sum, cost: 0.01 },
+        strategy,
+        thoughts: ThoughtKind::Discrete,
+        every: 1,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    /// Cached chunked fast-forward == naive recompute, slot for slot, over batch sizes, ragged lengths, caps,
+    /// budgets, thresholds, chunk widths and start placements; log-likelihoods agree to 1e-4.
+    #[test]
+    fn fast_forward_equals_naive_reference(
+        seed in 0u64..1000,
+        lens in prop::collection::vec(1usize..30, 1..5),
+        bias in 0.0f32..0.5,
+        max_consecutive in 1usize..4,
+        budget in 0usize..12,
+        threshold in prop::option::of(0.003f64..0.02),
+        chunk in 1usize..12,
+        with_start in any::<bool>(),
+    ) {
+        let gpt = tiny_gpt(seed % 7);
+        let model = ThoughtBias::new(&gpt, bias).expect("bias");
+        let seqs = sequences(seed, &lens);
+        let start: Option<Vec<Placement>> = with_start.then(|| {
+            seqs.iter().map(|x| {
+                let slots: Vec<usize> = (1..x.len()).step_by(7).collect();
+                Placement::from_slots(x.len(), &slots).expect("slots")
+            }).collect()
+        });
+        let policy = Policy { threshold, max_consecutive, budget, blocked: vec![] };
+        let (fast, _) = fast_forward(&model, &seqs, start.as_deref(), &policy, chunk).expect("fast");
+        let (naive, _) = fast_forward_naive(&model, &seqs, start.as_deref(), &policy).expect("naive");
+        for (b, (f, n)) in fast.iter().zip(&naive).enumerate() {
+            prop_assert_eq!(&f.placement, &n.placement, "row {}", b);
+            prop_assert_eq!(&f.inserted, &n.inserted, "row {}", b);
+            let total = f.placement.total();
+            let existing = start.as_ref().map_or(0, |s| s[b].total());
+            prop_assert!(total <= budget.max(existing));
+            prop_assert!(f.placement.counts.iter().all(|&c| usize::from(c) <= max_consecutive.max(1) || existing > 0));
+            for (a, c) in f.ll.iter().zip(&n.ll) {
+                prop_assert!((a - c).abs() < 1e-4, "row {}: ll {} vs {}", b, a, c);
+            }
+        }
+    }
+}
+
+#[test]
+fn biased_fast_forward_really_places_thoughts() {
+    let gpt = tiny_gpt(1);
+    let model = ThoughtBias::new(&gpt, 0.25).expect("bias");
+    let seqs = sequences(3, &[40, 33, 12]);
+    let policy = Policy { threshold: None, max_consecutive: 2, budget: 20, blocked: vec![] };
+    let (fast, cost) = fast_forward(&model, &seqs, None, &policy, 8).expect("fast");
+    let placed: usize = fast.iter().map(|r| r.placement.total()).sum();
+    assert!(placed >= 3, "only {placed} thoughts placed");
+    assert!(cost.calls > 0);
+}
+
+/// The placements before and after each round's proposal, replayed from the kept thoughts.
+fn check_round_gains_from_scratch(
+    model: &dyn thinktok::engine::model::CausalLm,
+    seqs: &[Vec<u32>],
+    cfg: &EpisodeConfig,
+    out: &EpisodeOutput,
+) {
+    for (b, seq) in out.sequences.iter().enumerate() {
+        let mut current = Placement::empty(seqs[b].len());
+        let mut all: Vec<_> = seq.kept.iter().map(|t| (t, true)).chain(seq.culled.iter().map(|t| (t, false))).collect();
+        all.sort_by_key(|(t, _)| t.round);
+        for (t, is_kept) in all {
+            assert_eq!(usize::from(current.counts[t.slot]), t.depth, "row {b} round {}", t.round);
+            let mut with = current.clone();
+            with.counts[t.slot] += 1;
+            let two = [seqs[b].clone(), seqs[b].clone()];
+            let s = score_naive(model, &two, &[with.clone(), current.clone()]).expect("score");
+            let expect = gain(&cfg.gain, t.slot, &s[0].ll, &s[1].ll);
+            let got = t.gain.expect("gain");
+            assert!((got - expect).abs() < 1e-4, "row {b} round {}: gain {got} vs scratch {expect}", t.round);
+            if is_kept {
+                current = with;
+            }
+        }
+        assert_eq!(current, seq.placement);
+        let s = score_naive(model, std::slice::from_ref(&seqs[b]), std::slice::from_ref(&current)).expect("score");
+        for (a, c) in seq.ll.iter().zip(&s[0].ll) {
+            assert!((a - c).abs() < 1e-4);
+        }
+        assert_eq!(seq.augmented, current.augment(&seqs[b]));
+    }
+}
+
+#[test]
+fn round_gains_equal_gains_recomputed_from_scratch_and_counts_add_up() {
+    let gpt = tiny_gpt(2);
+    let model = ThoughtBias::new(&gpt, 0.2).expect("bias");
+    let seqs = sequences(5, &[30, 24, 17, 28, 9, 21]);
+    for fallback in [Fallback::BestRank, Fallback::Sample { temperature: 1.0 }, Fallback::Uniform] {
+        let cfg = config(EpisodeStrategy::Rounds, 5, 4, fallback.clone());
+        let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
+        let out = run_episode(&model, input, &cfg, 5, &mut Rng::new(11)).expect("episode");
+        assert_eq!(out.rounds.len(), 5);
+        for r in &out.rounds {
+            assert_eq!(r.kept + r.culled, r.proposed);
+            assert_eq!(r.culled, r.proposed / 2, "floor(0.5 · proposals) culled");
+            assert_eq!(r.by_model + r.by_fallback, r.proposed);
+        }
+        assert_eq!(out.rounds[0].proposed, seqs.len());
+        for s in &out.sequences {
+            assert!(s.placement.total() <= 4);
+            assert!(s.placement.counts.iter().all(|&c| c <= 2));
+        }
+        check_round_gains_from_scratch(&model, &seqs, &cfg, &out);
+        let again = run_episode(&model, input, &cfg, 5, &mut Rng::new(11)).expect("episode");
+        assert_eq!(out, again, "same seed, same episode");
+        let other_chunk = run_episode(&model, input, &cfg, 64, &mut Rng::new(11)).expect("episode");
+        let placements = |o: &EpisodeOutput| o.sequences.iter().map(|s| s.placement.clone()).collect::<Vec<_>>();
+        assert_eq!(placements(&out), placements(&other_chunk), "chunk width does not change the result");
+    }
+}
+
+#[test]
+fn leave_one_out_gains_equal_gains_recomputed_from_scratch() {
+    let gpt = tiny_gpt(3);
+    let model = ThoughtBias::new(&gpt, 0.25).expect("bias");
+    let seqs = sequences(8, &[30, 26, 19, 12]);
+    let cfg = config(EpisodeStrategy::LeaveOneOut, 1, 6, Fallback::BestRank);
+    let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
+    let out = run_episode(&model, input, &cfg, 4, &mut Rng::new(1)).expect("episode");
+    let r = &out.rounds[0];
+    assert!(r.proposed >= seqs.len(), "every row has at least one thought");
+    assert_eq!(r.culled, r.proposed / 2);
+    for (b, seq) in out.sequences.iter().enumerate() {
+        // The sweep's placement is the kept plus the culled thoughts.
+        let mut sweep = seq.placement.clone();
+        for t in &seq.culled {
+            sweep.counts[t.slot] += 1;
+        }
+        for t in seq.kept.iter().chain(&seq.culled) {
+            let mut without = sweep.clone();
+            without.counts[t.slot] -= 1;
+            let two = [seqs[b].clone(), seqs[b].clone()];
+            let s = score_naive(&model, &two, &[sweep.clone(), without]).expect("score");
+            let expect = gain(&cfg.gain, t.slot, &s[0].ll, &s[1].ll);
+            let got = t.gain.expect("gain");
+            assert!((got - expect).abs() < 1e-4, "row {b} slot {}: {got} vs {expect}", t.slot);
+        }
+        let s =
+            score_naive(&model, std::slice::from_ref(&seqs[b]), std::slice::from_ref(&seq.placement)).expect("score");
+        for (a, c) in seq.ll.iter().zip(&s[0].ll) {
+            assert!((a - c).abs() < 1e-4);
+        }
+    }
+}
+
+#[test]
+fn baselines_place_by_rule_and_score_their_placement() {
+    let gpt = tiny_gpt(4);
+    let seqs = sequences(2, &[10, 7]);
+    let mut cfg = config(EpisodeStrategy::Rounds, 3, 4, Fallback::BestRank);
+    cfg.insertion = Insertion::Interval { every: 3 };
+    let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
+    let out = run_episode(&gpt, input, &cfg, 4, &mut Rng::new(0)).expect("episode");
+    assert_eq!(out.sequences[0].placement.counts, vec![0, 0, 0, 1, 0, 0, 1, 0, 0, 1]);
+    assert!(out.rounds.is_empty());
+    assert!(out.sequences[1].kept.iter().all(|t| t.source == Source::Rule && t.gain.is_none()));
+    let s = score_naive(&gpt, &seqs, &[out.sequences[0].placement.clone(), out.sequences[1].placement.clone()])
+        .expect("score");
+    for (seq, sc) in out.sequences.iter().zip(&s) {
+        for (a, c) in seq.ll.iter().zip(&sc.ll) {
+            assert!((a - c).abs() < 1e-4);
+        }
+    }
+    cfg.insertion = Insertion::Dit { count: 2 };
+    let out = run_episode(&gpt, input, &cfg, 4, &mut Rng::new(0)).expect("dit");
+    assert!(out.sequences.iter().all(|s| s.placement.total() == 2));
+}
