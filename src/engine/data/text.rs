@@ -96,7 +96,8 @@ pub fn load(
     if holdout > 0.0 && chunks.len() >= 2 && !held.contains(&true) {
         held[chunks.len() - 1] = true;
     }
-    if holdout < 1.0 && chunks.len() >= 2 && !held.contains(&false) {
+    // Training needs data first: a single chunk, or a corpus hashed entirely to the held-out side, trains.
+    if holdout < 1.0 && !held.contains(&false) {
         held[0] = false;
     }
     let want_held = split == TextSplit::Test;
