@@ -1,7 +1,87 @@
-//! `thinktok eval` (engine).
+//! `thinktok eval --ckpt DIR [--data …] [--json]`: held-out figures of a checkpoint.
 
 use std::process::ExitCode;
 
-pub fn run(_args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`thinktok eval` is not built yet")
+use crate::engine::checkpoint;
+use crate::engine::data::{self, Role};
+use crate::engine::device::{device, parse_device};
+use crate::engine::error::invalid;
+use crate::engine::eval::evaluate;
+use crate::engine::train::{build_model, describe};
+use crate::plan::{DataSource, ModelConfig, RunPlan, TaskKind, TextSplit};
+
+/// Parse `--data`: `jsonl:PATH`, `text:PATH` (the whole text, no split) or `task:NAME` (the run's own task settings
+/// when it trained on that task, else the defaults, seed 1).
+pub fn parse_data(text: &str, run: &RunPlan) -> anyhow::Result<DataSource> {
+    let (kind, value) = text
+        .split_once(':')
+        .ok_or_else(|| invalid(format!("`--data {text}`: expected `jsonl:PATH`, `text:PATH` or `task:NAME`")))?;
+    match kind {
+        "jsonl" => Ok(DataSource::Jsonl { path: value.to_string() }),
+        "text" => Ok(DataSource::Text { path: value.to_string(), split: TextSplit::Train, holdout: 0.0 }),
+        "task" => {
+            let defaults = match value {
+                "sum3" => TaskKind::Sum3 { digits: 6 },
+                "multiply" => TaskKind::Multiply { digits: 2 },
+                "addition" => TaskKind::Addition { terms: 3, digits: 3 },
+                other => {
+                    return Err(invalid(format!(
+                        "unknown task `{other}`{}: the built-in tasks are `sum3`, `multiply` and `addition`",
+                        crate::diagnostic::did_you_mean(other, &["sum3", "multiply", "addition"])
+                    )))
+                }
+            };
+            let own = [&run.params.data.test, &run.params.data.train].into_iter().find_map(|s| match s {
+                DataSource::Task { task, count, seed } if data::tasks::name(task) == data::tasks::name(&defaults) => {
+                    Some(DataSource::Task { task: task.clone(), count: *count, seed: *seed })
+                }
+                _ => None,
+            });
+            Ok(own.unwrap_or(DataSource::Task { task: defaults, count: 1000, seed: 1 }))
+        }
+        other => Err(invalid(format!("`--data {text}`: unknown kind `{other}`; use `jsonl:`, `text:` or `task:`"))),
+    }
+}
+
+pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
+    let outcome = (|| {
+        let (dir, meta) = checkpoint::read_meta(&args.ckpt)?;
+        let spec = match args.device.as_deref() {
+            Some(text) => parse_device(text).map_err(|e| invalid(format!("{e:#}")))?,
+            None => meta.run.params.device,
+        };
+        let device = device(spec)?;
+        let built = build_model(&meta.run.params.model, &device, meta.run.params.seed)?;
+        checkpoint::load_weights(&dir, &built.varmap, &device)?;
+        let source = match &args.data {
+            Some(text) => parse_data(text, &meta.run)?,
+            None => meta.run.params.data.test.clone(),
+        };
+        let ModelConfig::Gpt(gpt) = &meta.run.params.model;
+        let data = data::load(&source, Role::Test, gpt.context)?;
+        let report = evaluate(built.model.as_ref(), &data, None)?;
+        anyhow::Ok((meta, data.name, report))
+    })();
+    let (meta, name, report) = match outcome {
+        Ok(done) => done,
+        Err(err) => return super::run::fail(err),
+    };
+    if args.json {
+        let value = serde_json::json!({
+            "real_nll": report.real_nll,
+            "bits_per_token": report.bits_per_token,
+            "accuracy": report.accuracy,
+            "n_tokens": report.n_tokens,
+            "n_sequences": report.n_sequences,
+            "step": meta.step,
+            "run": meta.run.id,
+            "data": name,
+        });
+        println!("{value}");
+    } else {
+        println!("checkpoint `{}` (run {}, step {})", args.ckpt.display(), meta.run.id, meta.step);
+        println!("data: {name} ({} sequences)", report.n_sequences);
+        println!("{}", describe(&report));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,62 @@
-//! `thinktok run` (engine).
+//! `thinktok run [SPEC|PLAN]`: run every run of a plan (the built-in default spec without one) and print the results.
 
+use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(_args: &super::RunArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`thinktok run` is not built yet")
+use crate::engine::device::parse_device;
+use crate::engine::error::{invalid, is_invalid_input};
+use crate::engine::runner::{run_plan, table, RunOptions};
+use crate::plan::Plan;
+
+/// The plan to run: the default spec, a spec file, or a plan file. Diagnostics are rendered here.
+fn load(input: Option<&Path>) -> anyhow::Result<Plan> {
+    let compiled = match input {
+        None => crate::compile_str("<default spec>", crate::DEFAULT_SPEC),
+        Some(path) if path.extension().is_some_and(|e| e == "think") => crate::compile_file(path),
+        Some(path) => return crate::load_plan(path).map_err(|e| invalid(format!("{e:#}"))),
+    };
+    compiled.map_err(|diags| invalid(diags.render(super::check::stderr_color()).trim_end().to_string()))
+}
+
+/// Print `err` and give its exit code: 1 for invalid input, 3 for a runtime failure.
+pub(super) fn fail(err: anyhow::Error) -> anyhow::Result<ExitCode> {
+    if is_invalid_input(&err) {
+        eprintln!("error: {err:#}");
+        Ok(ExitCode::from(super::EXIT_INVALID))
+    } else {
+        Err(err)
+    }
+}
+
+pub fn run(args: &super::RunArgs) -> anyhow::Result<ExitCode> {
+    let outcome = (|| {
+        let plan = load(args.input.as_deref())?;
+        let device = args.device.as_deref().map(parse_device).transpose().map_err(|e| invalid(format!("{e:#}")))?;
+        let opts = RunOptions {
+            out: args.out.clone(),
+            device,
+            resume: args.resume,
+            force: args.force,
+            stop_after: args.stop_after,
+            quiet: args.quiet,
+        };
+        if !args.quiet {
+            eprintln!(
+                "running `{}`: {} run{} into `{}`",
+                plan.experiment,
+                plan.runs.len(),
+                if plan.runs.len() == 1 { "" } else { "s" },
+                args.out.display()
+            );
+        }
+        run_plan(&plan, &opts)
+    })();
+    match outcome {
+        Ok(results) => {
+            println!("{}", table(&results));
+            println!("results: {}", args.out.join("results.json").display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => fail(err),
+    }
 }

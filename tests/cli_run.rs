@@ -1,0 +1,120 @@
+//! `thinktok run` and `thinktok eval` end to end on a tiny plan file: results, skipping, resume, JSON figures, and
+//! one clear message with exit code 1 for each kind of bad input.
+
+mod engine_support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use engine_support::*;
+use thinktok::plan::*;
+
+fn thinktok(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_thinktok")).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Write `plan` as a RON plan file in `dir`; returns its path.
+fn plan_file(dir: &Path, plan: &Plan) -> String {
+    let path = dir.join("plan.ron");
+    std::fs::write(&path, thinktok::plan_to_ron(plan).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+/// Exit code 1, one `error:` line that contains `expected`, no panic.
+fn assert_invalid(out: &Output, expected: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{stderr}");
+    assert!(stderr.contains(expected), "expected `{expected}` in: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+}
+
+#[test]
+fn run_writes_results_skips_finished_runs_and_eval_reads_the_checkpoint() {
+    let dir = scratch("cli-run");
+    let plan = tiny_plan();
+    let file = plan_file(&dir, &plan);
+    let out = dir.join("out").display().to_string();
+    let first = thinktok(&["run", &file, "--out", &out, "--quiet"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stdout = text(&first.stdout);
+    assert!(stdout.contains("| finished | 12 |"), "{stdout}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/results.json")).unwrap()).unwrap();
+    assert_eq!(results["runs"][0]["id"], plan.runs[0].id.as_str());
+    let nll = results["runs"][0]["eval"]["real_nll"].as_f64().unwrap();
+    assert!(dir.join("out").join(&plan.runs[0].id).join("plan.ron").is_file());
+
+    let second = thinktok(&["run", &file, "--out", &out, "--quiet"]);
+    assert!(text(&second.stdout).contains("| skipped | 12 |"));
+
+    let ckpt = dir.join("out").join(&plan.runs[0].id).join("final").display().to_string();
+    let eval = thinktok(&["eval", "--ckpt", &ckpt, "--json"]);
+    assert!(eval.status.success(), "{}", text(&eval.stderr));
+    let figures: serde_json::Value = serde_json::from_str(text(&eval.stdout).trim()).unwrap();
+    assert!((figures["real_nll"].as_f64().unwrap() - nll).abs() < 1e-9, "same data, same figures");
+    assert!(figures["bits_per_token"].as_f64().unwrap() > 0.0);
+    assert!(figures["accuracy"].as_f64().is_some());
+    assert_eq!(figures["n_tokens"], 64);
+
+    let jsonl = dir.join("lm.jsonl");
+    std::fs::write(&jsonl, "{\"text\": \"1234=T\"}\n{\"text\": \"999\"}\n").unwrap();
+    let data = format!("jsonl:{}", jsonl.display());
+    let eval = thinktok(&["eval", "--ckpt", &ckpt, "--json", "--data", &data]);
+    let figures: serde_json::Value = serde_json::from_str(text(&eval.stdout).trim()).unwrap();
+    assert_eq!(figures["n_tokens"], 6 + 3);
+    assert!(figures["accuracy"].is_null());
+    let eval = thinktok(&["eval", "--ckpt", &ckpt, "--data", "task:multiply"]);
+    assert!(eval.status.success(), "{}", text(&eval.stderr));
+    assert!(text(&eval.stdout).contains("accuracy"));
+}
+
+#[test]
+fn stop_and_resume_from_the_command_line() {
+    let dir = scratch("cli-resume");
+    let file = plan_file(&dir, &tiny_plan());
+    let out = dir.join("out").display().to_string();
+    let stopped = thinktok(&["run", &file, "--out", &out, "--quiet", "--stop-after", "7"]);
+    assert!(text(&stopped.stdout).contains("| stopped | 7 |"), "{}", text(&stopped.stdout));
+    assert_invalid(&thinktok(&["run", &file, "--out", &out, "--quiet"]), "stopped at step 7; pass `--resume`");
+    let resumed = thinktok(&["run", &file, "--out", &out, "--quiet", "--resume"]);
+    assert!(text(&resumed.stdout).contains("| finished | 12 |"), "{}", text(&resumed.stderr));
+}
+
+#[test]
+fn bad_input_is_one_message_and_exit_code_1() {
+    let dir = scratch("cli-bad");
+    let out = dir.join("out").display().to_string();
+    assert_invalid(&thinktok(&["run", "no-such-plan.ron", "--out", &out]), "no-such-plan.ron");
+    let missing = tiny_plan_with(|p| {
+        p.data.train = DataSource::Jsonl { path: "no/such/train.jsonl".into() };
+    });
+    assert_invalid(&thinktok(&["run", &plan_file(&dir, &missing), "--out", &out]), "no/such/train.jsonl");
+    let bad_line = dir.join("bad.jsonl");
+    std::fs::write(&bad_line, "{\"prompt\": \"1=\", \"answer\": \"1\"}\n{\"prompt\": \"2=\"\n").unwrap();
+    let bad = tiny_plan_with(|p| p.data.test = DataSource::Jsonl { path: bad_line.display().to_string() });
+    let out2 = dir.join("out2").display().to_string();
+    assert_invalid(&thinktok(&["run", &plan_file(&dir, &bad), "--out", &out2]), "line 2: bad JSON");
+    let thoughts = tiny_plan_with(|p| p.episode.insertion = Insertion::Random { per_sequence: 2 });
+    assert_invalid(
+        &thinktok(&["run", &plan_file(&dir, &thoughts), "--out", &out]),
+        "the episodic learning phase is not implemented yet",
+    );
+    assert_invalid(&thinktok(&["run", &plan_file(&dir, &tiny_plan()), "--device", "tpu"]), "unknown device `tpu`");
+
+    assert_invalid(&thinktok(&["eval", "--ckpt", &dir.join("nothing").display().to_string()]), "not a checkpoint");
+    let good = tiny_plan();
+    let out3 = dir.join("out3");
+    let run = thinktok(&["run", &plan_file(&dir, &good), "--out", &out3.display().to_string(), "--quiet"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let ckpt = out3.join(&good.runs[0].id).join("final");
+    let ckpt_arg = ckpt.display().to_string();
+    assert_invalid(&thinktok(&["eval", "--ckpt", &ckpt_arg, "--data", "task:sum4"]), "did you mean `sum3`");
+    assert_invalid(&thinktok(&["eval", "--ckpt", &ckpt_arg, "--data", "csv:x"]), "unknown kind `csv`");
+    std::fs::write(ckpt.join("model.safetensors"), b"not a safetensors file").unwrap();
+    assert_invalid(&thinktok(&["eval", "--ckpt", &ckpt_arg]), "corrupt");
+}
