@@ -9,11 +9,11 @@
 //!
 //! The engine never sees spec text, only [`plan::Plan`]s; the front end never touches tensors.
 
+pub mod check;
 pub mod cli;
+pub mod diagnostic;
 pub mod engine;
 pub mod plan;
-pub mod check;
-pub mod diagnostic;
 pub mod plan_diff;
 pub mod print;
 pub mod syntax;
@@ -66,18 +66,18 @@ pub fn load_plan(path: &Path) -> anyhow::Result<plan::Plan> {
         return compile_file(path).map_err(|d| anyhow::anyhow!("{}", d.render(false)));
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read plan `{}`", path.display()))?;
-    let version = match ext {
-        "ron" => ron::from_str::<PlanVersion>(&text).map(|v| v.format_version).ok(),
-        "json" => serde_json::from_str::<PlanVersion>(&text).map(|v| v.format_version).ok(),
-        _ => anyhow::bail!("`{}`: expected a spec (`.think`) or a plan (`.ron`, `.json`)", path.display()),
-    };
-    match version {
-        Some(v) if v != plan::FORMAT_VERSION => anyhow::bail!(
-            "`{}` is a plan of format version {v}, but this thinktok reads format version {}: recompile it from its spec with `thinktok plan SPEC --format {ext}`",
-            path.display(),
-            plan::FORMAT_VERSION
-        ),
-        _ => {}
+    if ext != "ron" && ext != "json" {
+        anyhow::bail!("`{}`: expected a spec (`.think`) or a plan (`.ron`, `.json`)", path.display());
+    }
+    // Read the version first, so an old plan gets a clear message rather than a field-by-field parse error.
+    if let Some(v) = format_version_of(&text) {
+        if v != plan::FORMAT_VERSION {
+            anyhow::bail!(
+                "`{}` is a plan of format version {v}, but this thinktok reads format version {}: recompile it from its spec with `thinktok plan SPEC --format {ext}`",
+                path.display(),
+                plan::FORMAT_VERSION
+            );
+        }
     }
     let plan: plan::Plan = match ext {
         "ron" => ron::from_str(&text).with_context(|| format!("`{}` is not a valid RON plan", path.display()))?,
@@ -86,10 +86,13 @@ pub fn load_plan(path: &Path) -> anyhow::Result<plan::Plan> {
     Ok(plan)
 }
 
-/// Just the version field of a serialised plan, read before the whole plan so a mismatch gets a clear message.
-#[derive(serde::Deserialize)]
-struct PlanVersion {
-    format_version: u32,
+/// The `format_version` field of a RON or JSON plan, found by a plain text scan (both spell it the same way).
+fn format_version_of(text: &str) -> Option<u32> {
+    let at = text.find("format_version")?;
+    let rest =
+        text[at + "format_version".len()..].trim_start_matches(|c: char| c == '"' || c == ':' || c.is_whitespace());
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// Stage 4: a plan as the dry-run text tree.

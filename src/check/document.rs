@@ -90,7 +90,8 @@ pub fn merge(ctx: &mut Ctx, files: &[SpecAst]) -> Document {
             }
         }
     }
-    if !found_experiment {
+    let misspelt = ctx.diags.iter().any(|d| d.code == "E0201" && d.label.as_deref() == Some("not a top-level block"));
+    if !found_experiment && !misspelt {
         let span = Span { file: ctx.sources.get(0).map_or(0, |_| 0), start: 0, end: 0 };
         ctx.err("E0212", span, "the spec has no `experiment` block".into(), "")
             .push_hint("every spec (or a spec it imports) has `experiment \"name\" { … }`");
@@ -112,7 +113,9 @@ pub fn merge(ctx: &mut Ctx, files: &[SpecAst]) -> Document {
             }
         }
     }
-    required(ctx, &doc.root, doc.root.span.unwrap_or_default());
+    if found_experiment {
+        required(ctx, &doc.root, doc.root.span.unwrap_or_default());
+    }
     doc
 }
 

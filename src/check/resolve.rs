@@ -263,7 +263,11 @@ pub fn set(ctx: &mut Ctx, block: &mut RBlock, path: &[Ident], v: &Value) -> bool
                 block.entries.insert(key.name, Node { val, span: Some(v.span) });
                 true
             }
-            None => false,
+            None => {
+                // A required key that was written, wrongly, is not also "missing".
+                block.entries.entry(key.name).or_insert(Node { val: RVal::None, span: Some(v.span) });
+                false
+            }
         },
         Ty::Choice(_) => {
             let what = format!("`{}`", key.name);

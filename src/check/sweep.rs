@@ -228,10 +228,11 @@ fn sample_args(ctx: &mut Ctx, b: &Block) -> (Option<usize>, u64) {
             }
         }
     }
-    if count.is_none()
-        && !b.args.iter().flatten().any(|a| a.name.as_ref().is_some_and(|n| n.name == "count"))
-        && b.args.as_ref().is_none_or(|a| a.is_empty())
-    {
+    let gave_count = b.args.iter().flatten().enumerate().any(|(i, a)| match &a.name {
+        Some(n) => n.name == "count",
+        None => i == 0,
+    });
+    if !gave_count {
         ctx.err("E0208", b.kind.span, "missing argument `count` of `sample`".into(), "how many points?")
             .push_hint("write `sample(count = 20, seed = 0) { … }`");
     }
