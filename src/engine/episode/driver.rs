@@ -4,7 +4,7 @@
 //! Chunked: every row feeds up to `chunk` planned items at its own position in one `forward_chunk` call; a row
 //! whose walk inserts a thought keeps only the positions up to the insertion and is cut back there, so the
 //! prefix's KV cache is never recomputed. Rows that finish are dropped from the working batch (their cache rows
-//! are copied back) once a quarter of it is idle, so no compute is spent on them.
+//! are copied back) once an eighth of it is idle, so no compute is spent on them.
 
 use candle_core::Tensor;
 
@@ -12,6 +12,9 @@ use super::stats::{position_stats, PosStat};
 use super::walk::Walk;
 use crate::engine::model::{CausalLm, KvCache};
 use crate::plan::PAD_ID;
+
+/// Teacher-forced passes (no insertions) use chunks this many times wider than the fast-forward's.
+pub const SCORE_CHUNK_FACTOR: usize = 4;
 
 /// Work done by one drive, in positions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,6 +34,8 @@ pub fn drive_cached(
     chunk: usize,
 ) -> anyhow::Result<DriveCost> {
     anyhow::ensure!(chunk > 0, "the fast-forward chunk must be at least 1 position");
+    // Without a policy nothing is ever cut back, so wider chunks waste nothing but tail padding and save calls.
+    let chunk = if walks.iter().all(|w| w.policy.is_none()) { chunk * SCORE_CHUNK_FACTOR } else { chunk };
     anyhow::ensure!(cache.batch() == walks.len(), "a cache of {} rows for {} sequences", cache.batch(), walks.len());
     let mut cost = DriveCost::default();
     // `ids[i]`: the walk in row i of the working cache; `sub` is None while the working cache is `cache`.
@@ -41,8 +46,9 @@ pub fn drive_cached(
         if live.is_empty() {
             break;
         }
-        if live.len() * 4 <= ids.len() * 3 {
-            // Compact: the working batch keeps only live rows; finished rows go home first.
+        if live.len() * 8 <= ids.len() * 7 {
+            // Compact: the working batch keeps only live rows; finished rows go home first. Copying a row's
+            // cache costs far less than computing a chunk for it.
             let work = sub.as_ref().unwrap_or(cache);
             let next = work.select_rows(&live)?;
             if let Some(old) = &sub {
@@ -91,9 +97,8 @@ fn step(
     let squeeze = |v: &[u32]| -> Vec<u32> { v.chunks_exact(chunk).flat_map(|r| r[..c].iter().copied()).collect() };
     let device = model.device();
     let tok = Tensor::from_vec(squeeze(&tokens), (n, c), device)?;
-    let tgt = Tensor::from_vec(squeeze(&targets), (n, c), device)?;
     let out = model.forward_chunk(&tok, &valid, work)?;
-    let stats = position_stats(&out.logits, &tgt)?;
+    let stats = position_stats(&out.logits, &squeeze(&targets))?;
     cost.calls += 1;
     cost.positions += n * c;
     for (i, &id) in ids.iter().enumerate() {
@@ -126,9 +131,8 @@ pub fn drive_naive(model: &dyn CausalLm, walks: &mut [Walk]) -> anyhow::Result<D
         }
         let device = model.device();
         let tok = Tensor::from_vec(tokens, (live.len(), t), device)?;
-        let tgt = Tensor::from_vec(targets, (live.len(), t), device)?;
         let out = model.forward(&tok)?;
-        let stats: Vec<PosStat> = position_stats(&out.logits, &tgt)?;
+        let stats: Vec<PosStat> = position_stats(&out.logits, &targets)?;
         cost.calls += 1;
         cost.positions += live.len() * t;
         for (i, &b) in live.iter().enumerate() {
