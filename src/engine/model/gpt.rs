@@ -68,35 +68,21 @@ impl Block {
         })
     }
 
-    /// `x` (B, T, D) plus the attention and MLP branches; `attend` maps (q, k, v), each (B, H, T, Dh), to the
-    /// attention output (B, H, T, Dh) — a plain causal one for the full forward, a cached one for chunks.
-    fn forward(
-        &self,
-        x: &Tensor,
-        heads: usize,
-        attend: impl FnOnce(Tensor, Tensor, Tensor) -> Result<Tensor>,
-    ) -> Result<Tensor> {
-        let (b, t, d) = x.dims3()?;
-        let hd = d / heads;
+    /// `x` (B, T, D) plus the attention and MLP branches; `attend` maps `c_attn`'s packed output (B, T, 3·D)
+    /// to the attention output (B, T, D): plain causal for the full forward, cached for chunks.
+    fn forward(&self, x: &Tensor, attend: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
         let qkv = self.c_attn.forward(&self.ln_1.forward(x)?)?;
-        // (B, T, 3D) -> (B, T, 3, H, Dh); each of q, k, v -> (B, H, T, Dh)
-        let qkv = qkv.reshape((b, t, 3, heads, hd))?;
-        let part = |i: usize| -> Result<Tensor> { qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous() };
-        let y = attend(part(0)?, part(1)?, part(2)?)?;
-        // (B, H, T, Dh) -> (B, T, H, Dh) -> (B, T, D): a copy
-        let y = y.transpose(1, 2)?.reshape((b, t, d))?;
-        let x = (x + self.attn_proj.forward(&y)?)?;
+        let x = (x + self.attn_proj.forward(&attend(&qkv)?)?)?;
         let h = ops::gelu(&self.c_fc.forward(&self.ln_2.forward(&x)?)?)?;
         x + self.mlp_proj.forward(&h)?
     }
 }
 
-/// Scaled dot-product attention of `q` (B, H, Tq, Dh) over `k`, `v` (B, H, Tk, Dh) with an additive `mask`
-/// broadcastable to (B, H, Tq, Tk).
-fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {
+/// Scaled dot-product attention of `q` (B, H, Tq, Dh) over `k`, `v` (B, H, Tk, Dh), where query i of row b
+/// (at position offsets[b] + i) sees keys at positions <= offsets[b] + i.
+fn attention(q: &Tensor, k: &Tensor, v: &Tensor, offsets: &[usize]) -> Result<Tensor> {
     let scale = 1.0 / (q.dim(3)? as f64).sqrt();
-    let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-    ops::softmax_last_dim(&scores)?.matmul(v)
+    ops::masked_softmax(&q.matmul(&k.t()?)?, offsets, scale)?.matmul(v)
 }
 
 /// The own GPT. Build it with [`Gpt::new`] from a `VarBuilder` (a `VarMap` to train, safetensors to load).
@@ -190,9 +176,8 @@ impl CausalLm for Gpt {
         let positions: Vec<u32> = (0..b).flat_map(|_| 0..t as u32).collect();
         let positions = Tensor::from_vec(positions, b * t, &self.device)?;
         let mut x = self.embed(tokens, &positions)?;
-        let mask = ops::causal_mask(t, &self.device)?;
         for block in &self.blocks {
-            x = block.forward(&x, self.cfg.heads, |q, k, v| attention(&q, &k, &v, &mask))?;
+            x = block.forward(&x, |qkv| ops::causal_attention(qkv, self.cfg.heads))?;
         }
         self.head(&x)
     }
@@ -225,29 +210,21 @@ impl CausalLm for Gpt {
         let positions = Tensor::from_vec(positions, b * c, &self.device)?;
         // Keys visible to any row: up to the longest row after this chunk.
         let span = lens.iter().zip(valid).map(|(l, n)| l + n).max().unwrap_or(0).max(1);
-        let mask = chunk_mask(&lens, c, span, &self.device)?;
         let mut x = self.embed(tokens, &positions)?;
         for (i, block) in self.blocks.iter().enumerate() {
             let cache_ref = &*cache;
-            x = block.forward(&x, self.cfg.heads, |q, k, v| {
+            x = block.forward(&x, |qkv| {
+                let (q, k, v) = ops::split_heads(qkv, self.cfg.heads)?;
                 cache_ref.write(i, &k, &v, valid)?;
                 let (keys, values) = cache_ref.layer(i);
-                attention(&q, &keys.narrow(2, 0, span)?, &values.narrow(2, 0, span)?, &mask)
+                // Padding queries see the row's prefix plus stale entries: finite, and unspecified.
+                let y = attention(&q, &keys.narrow(2, 0, span)?, &values.narrow(2, 0, span)?, &lens)?;
+                ops::merge_heads(&y, c)
             })?;
         }
         cache.advance(valid);
         self.head(&x)
     }
-}
-
-/// The (B, 1, C, span) additive mask of a chunk: query i of row b (at position lens[b] + i) sees keys at
-/// positions <= lens[b] + i. Padding queries see the same prefix plus stale entries: finite, and unspecified.
-fn chunk_mask(lens: &[usize], c: usize, span: usize, device: &Device) -> Result<Tensor> {
-    let mask: Vec<f32> = lens
-        .iter()
-        .flat_map(|&l| (0..c).flat_map(move |i| (0..span).map(move |p| if p <= l + i { 0.0 } else { ops::MASKED })))
-        .collect();
-    Tensor::from_vec(mask, (lens.len(), 1, c, span), device)
 }
 
 /// Overwrite every variable of a GPT in `varmap` with values drawn from `seed`: layer norms 1 and 0, biases 0,

@@ -2,7 +2,10 @@
 //! [`CausalLm`] trait that the training loop and the episode phase use, so that another model can slot in later.
 
 mod cache;
+#[cfg(target_arch = "x86_64")]
+mod fused;
 mod gpt;
+mod kernels;
 pub mod ops;
 
 pub use cache::KvCache;
