@@ -268,7 +268,9 @@ pub fn relations(ctx: &mut Ctx, root: &RBlock, p: &RunParams) {
         .push_hint("set `episode.thoughts = continuous`, or `unroll = 1`");
     }
     if let Insertion::FastForward { max_consecutive, .. } = p.episode.insertion {
-        if p.episode.thought_budget > 0 && max_consecutive > p.episode.thought_budget {
+        // Only when written: the default cap of 2 is harmless under a budget of 1.
+        let written = root.written(&["episode", "insertion", "max_consecutive"]);
+        if written && p.episode.thought_budget > 0 && max_consecutive > p.episode.thought_budget {
             ctx.err(
                 "E0308",
                 at(&["episode", "insertion", "max_consecutive"]),

@@ -8,6 +8,7 @@ mod build;
 mod document;
 pub mod estimate;
 pub mod imports;
+pub mod reference;
 mod resolve;
 pub mod schema;
 pub mod sweep;
@@ -26,14 +27,24 @@ use resolve::Ctx;
 pub fn check(sources: &Sources, files: &[SpecAst]) -> Result<Plan, Diagnostics> {
     let mut ctx = Ctx::new(sources);
     let doc = document::merge(&mut ctx, files);
-    let expansion = match &doc.sweep {
+    let mut expansion = match &doc.sweep {
         Some(block) => sweep::expand(&mut ctx, block),
         None => sweep::Expansion { axes: Vec::new(), points: vec![Vec::new()] },
     };
+    let mut points = std::mem::take(&mut expansion.points);
+    if points.is_empty() {
+        // The sweep has errors: still check every axis's key and the base run, so one pass reports everything.
+        points = vec![Vec::new()];
+        for axis in &expansion.axes {
+            if let Some(first) = &axis.first {
+                resolve::set(&mut ctx, &mut doc.root.clone(), &axis.key, first);
+            }
+        }
+    }
     let labels = short_names(&expansion.axes);
     let mut runs: Vec<RunPlan> = Vec::with_capacity(expansion.points.len());
     let mut spans: Vec<Vec<Span>> = Vec::with_capacity(expansion.points.len());
-    for point in &expansion.points {
+    for point in &points {
         let mut root = doc.root.clone();
         let mut ok = true;
         for (axis, value) in point {

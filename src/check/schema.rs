@@ -115,7 +115,7 @@ impl Ty {
                 let names: Vec<String> = fns.iter().map(|f| format!("`{}`", f.signature())).collect();
                 format!("one of {}", names.join(", "))
             }
-            Ty::Block(b) => format!("a `{}` block", b.name),
+            Ty::Block(b) => format!("the `{}` block", b.name),
         }
     }
 }

@@ -13,6 +13,8 @@ pub struct AxisKey {
     pub key: Vec<Ident>,
     /// `episode.cull`.
     pub path: String,
+    /// The axis's first value (none for sampled axes), to check the key even when the sweep has other errors.
+    pub first: Option<Value>,
 }
 
 /// One point of the sweep: overrides in spec order, as (axis index, value).
@@ -49,12 +51,12 @@ pub fn expand(ctx: &mut Ctx, sweep: &Block) -> Expansion {
     exp
 }
 
-fn axis_index(axes: &mut Vec<AxisKey>, key: &[Ident]) -> usize {
+fn axis_index(axes: &mut Vec<AxisKey>, key: &[Ident], first: Option<&Value>) -> usize {
     let path = dotted(key);
     if let Some(i) = axes.iter().position(|a| a.path == path) {
         return i;
     }
-    axes.push(AxisKey { key: key.to_vec(), path });
+    axes.push(AxisKey { key: key.to_vec(), path, first: first.cloned() });
     axes.len() - 1
 }
 
@@ -82,7 +84,7 @@ fn sub_sweep(ctx: &mut Ctx, axes: &mut Vec<AxisKey>, item: &Item) -> Vec<Point> 
             let Some(values) = axis_values(ctx, &a.key, &a.value) else {
                 return Vec::new();
             };
-            let i = axis_index(axes, &a.key);
+            let i = axis_index(axes, &a.key, values.first());
             values.into_iter().map(|v| vec![(i, v)]).collect()
         }
         Item::Block(b) => {
@@ -183,7 +185,7 @@ fn sample(ctx: &mut Ctx, axes: &mut Vec<AxisKey>, b: &Block) -> Vec<Point> {
         match item {
             Item::Assign(a) => {
                 if let Some(d) = dist(ctx, &a.key, &a.value) {
-                    dims.push((axis_index(axes, &a.key), d));
+                    dims.push((axis_index(axes, &a.key, None), d));
                 }
             }
             other => {

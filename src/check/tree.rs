@@ -64,6 +64,18 @@ impl RBlock {
         }
     }
 
+    /// Whether the spec wrote `path` itself (not just an enclosing value).
+    pub fn written(&self, path: &[&str]) -> bool {
+        let Some((first, rest)) = path.split_first() else { return false };
+        let Some(node) = self.entries.get(first) else { return false };
+        match (&node.val, rest.is_empty()) {
+            (_, true) => node.span.is_some(),
+            (RVal::Block(b), false) => b.written(rest),
+            (RVal::Call(c), false) => c.written(rest),
+            _ => false,
+        }
+    }
+
     /// The span that set `path` (a key, then sub-keys or arguments), if the spec set it.
     pub fn span_of(&self, path: &[&str]) -> Option<Span> {
         let (first, rest) = path.split_first()?;
@@ -87,6 +99,16 @@ impl RCall {
             }
         }
         RCall { func, args }
+    }
+
+    fn written(&self, path: &[&str]) -> bool {
+        let Some((first, rest)) = path.split_first() else { return false };
+        let Some(node) = self.args.get(first) else { return false };
+        match (&node.val, rest.is_empty()) {
+            (_, true) => node.span.is_some(),
+            (RVal::Call(c), false) => c.written(rest),
+            _ => false,
+        }
     }
 
     fn span_of(&self, path: &[&str]) -> Option<Span> {
