@@ -211,3 +211,92 @@ fn baselines_place_by_rule_and_score_their_placement() {
     let out = run_episode(&gpt, input, &cfg, 4, &mut Rng::new(0)).expect("dit");
     assert!(out.sequences.iter().all(|s| s.placement.total() == 2));
 }
+
+#[test]
+fn budget_and_start_placement_bound_the_rounds() {
+    let gpt = tiny_gpt(5);
+    let model = ThoughtBias::new(&gpt, 0.2).expect("bias");
+    let seqs = sequences(6, &[20, 15, 18, 22]);
+    let start: Vec<Placement> =
+        seqs.iter().map(|x| Placement::from_slots(x.len(), &[2, 5, 9]).expect("slots")).collect();
+    let mut cfg = config(EpisodeStrategy::Rounds, 4, 4, Fallback::BestRank);
+    cfg.cull = 0.25;
+    let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: Some(&start) };
+    let out = run_episode(&model, input, &cfg, 3, &mut Rng::new(2)).expect("episode");
+    for (s, st) in out.sequences.iter().zip(&start) {
+        assert!(s.placement.total() <= 4, "budget 4 with 3 thoughts given");
+        assert!(s.placement.counts.iter().zip(&st.counts).all(|(a, b)| a >= b), "start thoughts stay");
+        assert_eq!(s.placement.total(), 3 + s.kept.len());
+    }
+    // A row that kept its one allowed thought proposes nothing more.
+    let kept_total: usize = out.rounds.iter().map(|r| r.kept).sum();
+    assert_eq!(kept_total, out.sequences.iter().map(|s| s.kept.len()).sum::<usize>());
+    for w in out.rounds.windows(2) {
+        assert_eq!(w[1].proposed, w[0].proposed - w[0].kept);
+    }
+    check_round_gains_from_scratch_with_start(&model, &seqs, &start, &cfg, &out);
+}
+
+fn check_round_gains_from_scratch_with_start(
+    model: &dyn thinktok::engine::model::CausalLm,
+    seqs: &[Vec<u32>],
+    start: &[Placement],
+    cfg: &EpisodeConfig,
+    out: &EpisodeOutput,
+) {
+    for (b, seq) in out.sequences.iter().enumerate() {
+        let mut current = start[b].clone();
+        let mut all: Vec<_> = seq.kept.iter().map(|t| (t, true)).chain(seq.culled.iter().map(|t| (t, false))).collect();
+        all.sort_by_key(|(t, _)| t.round);
+        for (t, is_kept) in all {
+            let mut with = current.clone();
+            with.counts[t.slot] += 1;
+            let two = [seqs[b].clone(), seqs[b].clone()];
+            let s = score_naive(model, &two, &[with.clone(), current.clone()]).expect("score");
+            let expect = gain(&cfg.gain, t.slot, &s[0].ll, &s[1].ll);
+            assert!((t.gain.expect("gain") - expect).abs() < 1e-4);
+            if is_kept {
+                current = with;
+            }
+        }
+        assert_eq!(current, seq.placement);
+    }
+}
+
+#[test]
+fn cull_below_cost_drops_every_proposal_that_does_not_pay() {
+    let gpt = tiny_gpt(6);
+    let model = ThoughtBias::new(&gpt, 0.2).expect("bias");
+    let seqs = sequences(7, &[16, 12, 20]);
+    let mut cfg = config(EpisodeStrategy::Rounds, 3, 8, Fallback::Uniform);
+    cfg.cull_below_cost = true;
+    cfg.gain.cost = 1e3;
+    let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
+    let out = run_episode(&model, input, &cfg, 4, &mut Rng::new(3)).expect("episode");
+    for r in &out.rounds {
+        assert_eq!((r.kept, r.culled), (0, r.proposed));
+    }
+    for s in &out.sequences {
+        assert_eq!(s.placement.total(), 0);
+        assert_eq!(s.culled.len(), 3, "one culled proposal per round, each at a new slot");
+        let mut slots: Vec<usize> = s.culled.iter().map(|t| t.slot).collect();
+        slots.dedup();
+        assert_eq!(slots.len(), 3);
+    }
+}
+
+#[test]
+fn leave_one_out_never_scores_the_start_placement() {
+    let gpt = tiny_gpt(7);
+    let model = ThoughtBias::new(&gpt, 0.22).expect("bias");
+    let seqs = sequences(9, &[24, 19]);
+    let start: Vec<Placement> = seqs.iter().map(|x| Placement::from_slots(x.len(), &[3]).expect("slots")).collect();
+    let cfg = config(EpisodeStrategy::LeaveOneOut, 1, 6, Fallback::BestRank);
+    let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: Some(&start) };
+    let out = run_episode(&model, input, &cfg, 4, &mut Rng::new(4)).expect("episode");
+    for s in &out.sequences {
+        assert!(s.placement.counts[3] >= 1, "the start thought stays");
+        let scored = s.kept.len() + s.culled.len();
+        assert_eq!(s.placement.total() + s.culled.len(), 1 + scored);
+    }
+}

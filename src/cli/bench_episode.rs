@@ -17,7 +17,7 @@ use crate::engine::device::{device, parse_device};
 use crate::engine::episode::bias::ThoughtBias;
 use crate::engine::episode::fast_forward::{fast_forward, fast_forward_naive};
 use crate::engine::episode::walk::Policy;
-use crate::engine::episode::{run_episode, EpisodeInput, Placement, DEFAULT_CHUNK};
+use crate::engine::episode::{default_chunk, run_episode, EpisodeInput, Placement};
 use crate::engine::model::{CausalLm, Gpt};
 use crate::engine::rng::Rng;
 use crate::plan::*;
@@ -71,10 +71,11 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
     let seqs: Vec<Vec<u32>> = (0..b_n).map(|_| (0..l_n).map(|_| rng.below(256) as u32).collect()).collect();
     let policy = Policy { threshold: None, max_consecutive: 2, budget: BUDGET, blocked: Vec::new() };
 
-    let bias = calibrate(&gpt, &seqs, &policy, &dev)?;
+    let chunk = default_chunk(&dev);
+    let bias = calibrate(&gpt, &seqs, &policy, chunk, &dev)?;
     let model = ThoughtBias::new(&gpt, bias)?;
 
-    let (ff, ff_cost) = fast_forward(&model, &seqs, None, &policy, DEFAULT_CHUNK)?;
+    let (ff, ff_cost) = fast_forward(&model, &seqs, None, &policy, chunk)?;
     let (naive, _) = fast_forward_naive(&model, &seqs, None, &policy)?;
     let exact = ff.iter().zip(&naive).all(|(a, b)| a.placement == b.placement);
     let k_mean = ff.iter().map(|r| r.placement.total() as f64).sum::<f64>() / b_n as f64;
@@ -101,10 +102,10 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
         model.forward(&batch)?.logits.max_keepdim(D::Minus1)?.sum_all()?.to_scalar::<f32>()?;
         Ok(())
     })?;
-    let ff_s = median_time(repeats, &dev, || fast_forward(&model, &seqs, None, &policy, DEFAULT_CHUNK).map(drop))?;
+    let ff_s = median_time(repeats, &dev, || fast_forward(&model, &seqs, None, &policy, chunk).map(drop))?;
     let naive_s = median_time(repeats, &dev, || fast_forward_naive(&model, &seqs, None, &policy).map(drop))?;
     let episode_s = median_time(repeats, &dev, || {
-        let out = run_episode(&model, input, &episode_cfg, DEFAULT_CHUNK, &mut Rng::new(1))?;
+        let out = run_episode(&model, input, &episode_cfg, chunk, &mut Rng::new(1))?;
         episode_positions = out.positions;
         Ok(())
     })?;
@@ -129,7 +130,7 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
         episode_s,
         ff_work: ff_cost.positions as f64 / forward_positions as f64,
         episode_work: episode_positions as f64 / forward_positions as f64,
-        chunk: DEFAULT_CHUNK,
+        chunk: chunk,
         thought_bias: bias,
         repeats,
     };
@@ -140,7 +141,7 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
 /// A thought bias under which the fast-forward places about [`TARGET_K`] thoughts per sequence: start from the
 /// quantile of (best other logit − thought logit) over the plain batch that makes `TARGET_K / L` positions
 /// choose the thought, then correct it twice by the fast-forward's actual count.
-fn calibrate(gpt: &Gpt, seqs: &[Vec<u32>], policy: &Policy, dev: &Device) -> anyhow::Result<f32> {
+fn calibrate(gpt: &Gpt, seqs: &[Vec<u32>], policy: &Policy, chunk: usize, dev: &Device) -> anyhow::Result<f32> {
     let empty: Vec<Placement> = seqs.iter().map(|x| Placement::empty(x.len())).collect();
     let logits = gpt.forward(&padded(seqs, &empty, dev)?)?.logits;
     let t = THOUGHT_ID as usize;
@@ -157,7 +158,7 @@ fn calibrate(gpt: &Gpt, seqs: &[Vec<u32>], policy: &Policy, dev: &Device) -> any
         let at = ((q * margins.len() as f64) as usize).min(margins.len() - 1);
         bias = margins[at];
         let model = ThoughtBias::new(gpt, bias)?;
-        let (ff, _) = fast_forward(&model, seqs, None, policy, DEFAULT_CHUNK)?;
+        let (ff, _) = fast_forward(&model, seqs, None, policy, chunk)?;
         let k = ff.iter().map(|r| r.placement.total() as f64).sum::<f64>() / seqs.len() as f64;
         q *= TARGET_K / k.max(0.5);
     }

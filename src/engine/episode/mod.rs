@@ -54,8 +54,17 @@ use serde::{Deserialize, Serialize};
 
 pub use driver::DriveCost;
 
-/// Positions per row per model call in the cached fast-forward and scoring passes (see `thinktok bench episode`).
-pub const DEFAULT_CHUNK: usize = 16;
+/// Positions per row per fast-forward model call on `device` (teacher-forced passes use
+/// [`driver::SCORE_CHUNK_FACTOR`] times more). Narrow chunks waste less work after an insertion; wide ones make
+/// fewer calls, which matters where a call has a fixed cost (kernel launches on a GPU, thread barriers on a
+/// busy CPU). Measured with `thinktok bench episode` and `tests/episode_speed.rs`.
+pub fn default_chunk(device: &candle_core::Device) -> usize {
+    if device.is_cpu() {
+        8
+    } else {
+        32
+    }
+}
 pub use placement::Placement;
 
 use crate::engine::model::CausalLm;
