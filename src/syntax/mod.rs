@@ -190,3 +190,67 @@ use error::syntax_error;
 pub fn debug_ast(ast: &SpecAst) -> String {
     format!("{ast:#?}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<SpecAst, Diagnostic> {
+        let mut sources = Sources::default();
+        let id = sources.add("t.think", text);
+        parse(&sources, id)
+    }
+
+    fn first_value(text: &str) -> ValueKind {
+        let ast = parse_text(text).unwrap();
+        match &ast.items[0] {
+            Item::Assign(a) => a.value.kind.clone(),
+            other => panic!("not a setting: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn numbers_ranges_and_strings() {
+        assert_eq!(first_value("x = 2e-3"), ValueKind::Float(2e-3));
+        assert_eq!(first_value("x = -0.5"), ValueKind::Float(-0.5));
+        assert_eq!(first_value("x = 20_000"), ValueKind::Int(20000));
+        assert_eq!(first_value("x = 0..3"), ValueKind::Range { start: 0, end: 3 });
+        assert_eq!(first_value(r#"x = "a\"b""#), ValueKind::Str("a\"b".into()));
+        assert_eq!(first_value("x = best_rank # comment"), ValueKind::Name("best_rank".into()));
+    }
+
+    #[test]
+    fn calls_with_dotted_callee_and_mixed_arguments() {
+        let ValueKind::Call { callee, args } = first_value(r#"x = task.sum3(6, count = 10,)"#) else {
+            panic!("not a call")
+        };
+        assert_eq!(callee.name, "task.sum3");
+        assert_eq!(args.len(), 2);
+        assert!(args[0].name.is_none());
+        assert_eq!(args[1].name.as_ref().map(|n| n.name.as_str()), Some("count"));
+    }
+
+    #[test]
+    fn blocks_labels_args_and_dotted_keys() {
+        let ast = parse_text(
+            "experiment \"e\" { model gpt { width = 8 } episode.cull = 0.5 }\nsweep { sample(count = 2) { a = [1] } }",
+        )
+        .unwrap();
+        let Item::Block(b) = &ast.items[0] else { panic!() };
+        assert_eq!(b.label.as_ref().map(|l| l.name.as_str()), Some("e"));
+        let Item::Assign(a) = &b.items[1] else { panic!() };
+        assert_eq!(a.key_text(), "episode.cull");
+        let Item::Block(s) = &ast.items[1] else { panic!() };
+        let Item::Block(sample) = &s.items[0] else { panic!() };
+        assert_eq!(sample.args.as_ref().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn syntax_error_points_at_the_problem() {
+        let err = parse_text("experiment \"e\" {\n  seed 1\n}").unwrap_err();
+        assert_eq!(err.code, "E0101");
+        let loc = err.location.unwrap();
+        assert_eq!((loc.line, loc.column), (2, 8));
+        assert!(err.reason.contains("`=`"), "{}", err.reason);
+    }
+}
