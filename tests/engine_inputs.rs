@@ -180,11 +180,16 @@ fn out_folder_of_another_plan_is_refused_and_left_intact() {
     assert!(msg.contains("different plan"), "{msg}");
 }
 
+/// Continuous thoughts are not in the engine yet (and, before the episodic phase, no thoughts at all were): such a
+/// plan is refused before anything is written.
 #[test]
-fn plans_with_thoughts_are_refused_until_the_learning_phase_exists() {
+fn plans_the_engine_cannot_run_yet_are_refused_before_any_write() {
     let out = scratch("thoughts");
-    let plan = tiny_plan_with(|p| p.episode.insertion = Insertion::Interval { every: 4 });
+    let plan = tiny_plan_with(|p| {
+        p.episode.insertion = Insertion::Interval { every: 4 };
+        p.episode.thoughts = ThoughtKind::Continuous;
+    });
     let msg = invalid_message(run_plan(&plan, &options(&out)));
-    assert!(msg.contains("the episodic learning phase is not implemented yet; use insertion = none()"), "{msg}");
+    assert!(msg.contains("not implemented"), "{msg}");
     assert!(!out.join("plan.ron").exists());
 }

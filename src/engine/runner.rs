@@ -72,7 +72,7 @@ pub fn check_supported(plan: &Plan) -> anyhow::Result<()> {
 }
 
 fn to_ron<T: Serialize>(value: &T) -> anyhow::Result<String> {
-    Ok(ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::default())?)
+    Ok(ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::new().struct_names(true))?)
 }
 
 /// Write `text` to `path` through a temporary file and a rename.
@@ -210,7 +210,8 @@ fn run_one(run: &RunPlan, prefix: &str, opts: &RunOptions) -> anyhow::Result<Run
     }
     std::fs::create_dir_all(&dir)?;
     write_atomic(&dir.join("plan.ron"), &to_ron(run)?)?;
-    let device = device(opts.device.unwrap_or(run.params.device))?;
+    // A device this build cannot open is the user's to fix (rebuild, or another `--device`).
+    let device = device(opts.device.unwrap_or(run.params.device)).map_err(|e| invalid(format!("{e:#}")))?;
     let progress = progress_bar(run.params.learn.steps, prefix.to_string(), opts.quiet);
     let started = Instant::now();
     let outcome = train_run(

@@ -94,23 +94,41 @@ impl Trainer {
     /// The loss is normalised by the weight of all micro-batches together, so accumulation equals one big batch.
     pub fn step(&mut self, step: usize, micro: &[(Batch, f64)]) -> anyhow::Result<StepStats> {
         let total_weight: f64 = micro.iter().map(|(_, w)| w).sum::<f64>().max(1e-12);
-        let mut grads: Vec<Option<Tensor>> = vec![None; self.optimizer.vars().count()];
+        let mut grads = self.zero_grads();
         let mut loss_sum = 0f64;
         for (batch, _) in micro {
             let logits = self.built.model.forward(&batch.tokens)?.logits;
             let loss = (weighted_nll_sum(&logits, &batch.targets, &batch.loss_weights)? / total_weight)?;
             // to_scalar copies to the host: once per micro-batch.
             loss_sum += f64::from(loss.to_scalar::<f32>()?);
-            let store = loss.backward()?;
-            for ((_, var), acc) in self.optimizer.vars().zip(grads.iter_mut()) {
-                if let Some(g) = store.get(var) {
-                    *acc = Some(match acc.take() {
-                        Some(prev) => (prev + g)?,
-                        None => g.clone(),
-                    });
-                }
+            self.accumulate(&mut grads, &loss)?;
+        }
+        let (grad_norm, lr) = self.apply(step, grads)?;
+        Ok(StepStats { loss: loss_sum, lr, grad_norm, tokens: total_weight.round() as usize })
+    }
+
+    /// Empty gradient slots, one per trained variable (in [`AdamW::vars`] order).
+    pub fn zero_grads(&self) -> Vec<Option<Tensor>> {
+        vec![None; self.optimizer.vars().count()]
+    }
+
+    /// Backpropagate `loss` and add its gradients into `grads` (from [`Trainer::zero_grads`]).
+    pub fn accumulate(&self, grads: &mut [Option<Tensor>], loss: &Tensor) -> candle_core::Result<()> {
+        let store = loss.backward()?;
+        for ((_, var), acc) in self.optimizer.vars().zip(grads.iter_mut()) {
+            if let Some(g) = store.get(var) {
+                *acc = Some(match acc.take() {
+                    Some(prev) => (prev + g)?,
+                    None => g.clone(),
+                });
             }
         }
+        Ok(())
+    }
+
+    /// Clip `grads` to `learn.grad_clip` and take AdamW step `step` (0-based) at the scheduled learning rate.
+    /// Returns the gradient norm before clipping and the learning rate.
+    pub fn apply(&mut self, step: usize, mut grads: Vec<Option<Tensor>>) -> candle_core::Result<(f64, f64)> {
         let grad_norm = global_norm(&grads)?;
         if let Some(clip) = self.learn.grad_clip {
             if grad_norm > clip {
@@ -122,12 +140,12 @@ impl Trainer {
         }
         let lr = learning_rate(&self.learn.optimizer, step, self.learn.steps);
         self.optimizer.step(&grads, lr)?;
-        Ok(StepStats { loss: loss_sum, lr, grad_norm, tokens: total_weight.round() as usize })
+        Ok((grad_norm, lr))
     }
 }
 
 /// The L2 norm of all gradients together.
-fn global_norm(grads: &[Option<Tensor>]) -> candle_core::Result<f64> {
+pub fn global_norm(grads: &[Option<Tensor>]) -> candle_core::Result<f64> {
     let mut sum = 0f64;
     for g in grads.iter().flatten() {
         if g.device().is_cpu() {
@@ -188,6 +206,15 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         let (dir, meta) = checkpoint::read_meta(dir)?;
         checkpoint::load_weights(&dir, &trainer.built.varmap, device)?;
         checkpoint::load_optimizer(&dir, &mut trainer.optimizer, meta.step, device)?;
+        if meta.sampler.items != train.sequences.len() {
+            return Err(invalid(format!(
+                "cannot resume from `{}`: it was trained on {} sequences of {}, which now has {}; the data changed",
+                dir.display(),
+                meta.sampler.items,
+                train.name,
+                train.sequences.len()
+            )));
+        }
         sampler = Sampler::restore(train.sequences.len(), meta.sampler);
         rng = Rng::from_state(meta.rng);
         (step, tokens_seen) = (meta.step, meta.tokens_seen);

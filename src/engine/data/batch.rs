@@ -29,11 +29,7 @@ impl HostBatch {
     /// Pad `sequences` to the longest one (minus one: the last token is only a target).
     pub fn new(sequences: &[&Sequence]) -> Self {
         let rows = sequences.len();
-        let len = sequences
-            .iter()
-            .map(|s| s.tokens.len().saturating_sub(1))
-            .max()
-            .unwrap_or(0);
+        let len = sequences.iter().map(|s| s.tokens.len().saturating_sub(1)).max().unwrap_or(0);
         let mut batch = Self {
             rows,
             len,
@@ -86,6 +82,8 @@ pub struct Batch {
 /// Where a [`Sampler`] stands: enough to continue exactly (saved in checkpoints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SamplerState {
+    /// Sequences in the data it draws from (a resumed run checks the data did not change size).
+    pub items: usize,
     /// The RNG state just before the current epoch's shuffle.
     pub epoch_rng: u64,
     /// Completed passes over the data.
@@ -107,27 +105,16 @@ impl Sampler {
     /// A sampler over `n` sequences, its order fixed by `seed`.
     pub fn new(n: usize, seed: u64) -> Self {
         let rng = Rng::derive(seed, "data-order");
-        Self::restore(
-            n,
-            SamplerState {
-                epoch_rng: rng.state(),
-                epoch: 0,
-                cursor: 0,
-            },
-        )
+        Self::restore(n, SamplerState { items: n, epoch_rng: rng.state(), epoch: 0, cursor: 0 })
     }
 
-    /// A sampler continuing exactly from `state`.
+    /// A sampler continuing exactly from `state` (saved by a sampler over the same `n` sequences).
     pub fn restore(n: usize, state: SamplerState) -> Self {
+        let state = SamplerState { items: n, cursor: state.cursor.min(n), ..state };
         let mut rng = Rng::from_state(state.epoch_rng);
         let mut order: Vec<usize> = (0..n).collect();
         rng.shuffle(&mut order);
-        Self {
-            n,
-            rng,
-            state,
-            order,
-        }
+        Self { n, rng, state, order }
     }
 
     pub fn state(&self) -> SamplerState {
@@ -141,12 +128,9 @@ impl Sampler {
             return out;
         }
         while out.len() < size {
-            if self.state.cursor == self.n {
-                self.state = SamplerState {
-                    epoch_rng: self.rng.state(),
-                    epoch: self.state.epoch + 1,
-                    cursor: 0,
-                };
+            if self.state.cursor >= self.n {
+                self.state =
+                    SamplerState { items: self.n, epoch_rng: self.rng.state(), epoch: self.state.epoch + 1, cursor: 0 };
                 self.order = (0..self.n).collect();
                 self.rng.shuffle(&mut self.order);
             }
@@ -168,14 +152,8 @@ mod tests {
         let b = Sequence::text(vec![5, 6, 7, 8, 9]);
         let batch = HostBatch::new(&[&a, &b]);
         assert_eq!((batch.rows, batch.len), (2, 4));
-        assert_eq!(
-            &batch.tokens[..4],
-            &[b'1' as u32, b'=' as u32, b'2' as u32, PAD_ID]
-        );
-        assert_eq!(
-            &batch.targets[..4],
-            &[b'=' as u32, b'2' as u32, EOT_ID, PAD_ID]
-        );
+        assert_eq!(&batch.tokens[..4], &[b'1' as u32, b'=' as u32, b'2' as u32, PAD_ID]);
+        assert_eq!(&batch.targets[..4], &[b'=' as u32, b'2' as u32, EOT_ID, PAD_ID]);
         assert_eq!(&batch.loss_weights[..4], &[0.0, 1.0, 1.0, 0.0]);
         assert_eq!(&batch.answer[..4], &[false, true, false, false]);
         assert_eq!(&batch.loss_weights[4..], &[1.0; 4]);

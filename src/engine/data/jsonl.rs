@@ -18,8 +18,7 @@ pub fn load(path: &str, context: usize) -> anyhow::Result<Vec<Sequence>> {
             continue;
         }
         let at = |message: String| invalid(format!("`{path}` line {n}: {message}"));
-        let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| at(format!("bad JSON: {e}")))?;
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| at(format!("bad JSON: {e}")))?;
         let field = |name: &str| -> anyhow::Result<Option<String>> {
             match value.get(name) {
                 None => Ok(None),
@@ -36,9 +35,7 @@ pub fn load(path: &str, context: usize) -> anyhow::Result<Vec<Sequence>> {
                 tokens.push(EOT_ID);
                 tokens.truncate(context);
                 if tokens.len() < 2 {
-                    return Err(at(
-                        "`text` is empty: a sequence needs at least two tokens".into()
-                    ));
+                    return Err(at("`text` is empty: a sequence needs at least two tokens".into()));
                 }
                 Sequence::text(tokens)
             }
@@ -55,22 +52,10 @@ pub fn load(path: &str, context: usize) -> anyhow::Result<Vec<Sequence>> {
                 }
                 sequence
             }
-            (None, Some(_), None) => {
-                return Err(at("missing field `answer` (next to `prompt`)".into()))
-            }
-            (None, None, Some(_)) => {
-                return Err(at("missing field `prompt` (next to `answer`)".into()))
-            }
-            (None, None, None) => {
-                return Err(at(
-                    "missing field: expected `text`, or `prompt` and `answer`".into(),
-                ))
-            }
-            _ => {
-                return Err(at(
-                    "give either `text` or `prompt` and `answer`, not both".into()
-                ))
-            }
+            (None, Some(_), None) => return Err(at("missing field `answer` (next to `prompt`)".into())),
+            (None, None, Some(_)) => return Err(at("missing field `prompt` (next to `answer`)".into())),
+            (None, None, None) => return Err(at("missing field: expected `text`, or `prompt` and `answer`".into())),
+            _ => return Err(at("give either `text` or `prompt` and `answer`, not both".into())),
         };
         sequences.push(sequence);
     }

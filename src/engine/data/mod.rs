@@ -35,11 +35,7 @@ pub struct Sequence {
 impl Sequence {
     /// A language-modelling sequence: every token after the first is a target.
     pub fn text(tokens: Vec<u32>) -> Self {
-        Self {
-            tokens,
-            answer: None,
-            answer_len: 0,
-        }
+        Self { tokens, answer: None, answer_len: 0 }
     }
 
     /// `prompt`, `answer`, end-of-text; the loss covers the answer and the end-of-text.
@@ -50,11 +46,7 @@ impl Sequence {
         let answer_len = answer_tokens.len();
         tokens.extend(answer_tokens);
         tokens.push(EOT_ID);
-        Self {
-            tokens,
-            answer: Some(start),
-            answer_len,
-        }
+        Self { tokens, answer: Some(start), answer_len }
     }
 
     /// Whether token `index` (≥ 1) is a loss target.
@@ -64,8 +56,7 @@ impl Sequence {
 
     /// Whether token `index` is part of the answer checked for accuracy.
     pub fn is_answer(&self, index: usize) -> bool {
-        self.answer
-            .is_some_and(|start| index >= start && index < start + self.answer_len)
+        self.answer.is_some_and(|start| index >= start && index < start + self.answer_len)
     }
 }
 
@@ -85,11 +76,7 @@ impl Dataset {
 
     /// Longest sequence, in tokens.
     pub fn max_len(&self) -> usize {
-        self.sequences
-            .iter()
-            .map(|s| s.tokens.len())
-            .max()
-            .unwrap_or(0)
+        self.sequences.iter().map(|s| s.tokens.len()).max().unwrap_or(0)
     }
 }
 
@@ -117,21 +104,12 @@ pub fn load(source: &DataSource, role: Role, context: usize) -> anyhow::Result<D
                 )));
             }
             if *count == 0 {
-                return Err(invalid(format!(
-                    "{name}: `count` is 0, so there is no data"
-                )));
+                return Err(invalid(format!("{name}: `count` is 0, so there is no data")));
             }
-            tasks::generate(task, *count, *seed, role)
-                .iter()
-                .map(|e| Sequence::answer(&e.prompt, &e.answer))
-                .collect()
+            tasks::generate(task, *count, *seed, role).iter().map(|e| Sequence::answer(&e.prompt, &e.answer)).collect()
         }
         DataSource::Jsonl { path } => jsonl::load(path, context)?,
-        DataSource::Text {
-            path,
-            split,
-            holdout,
-        } => text::load(path, *split, *holdout, context)?,
+        DataSource::Text { path, split, holdout } => text::load(path, *split, *holdout, context)?,
     };
     Ok(Dataset { name, sequences })
 }
@@ -144,10 +122,7 @@ mod tests {
     #[test]
     fn answer_sequences_target_only_the_answer_and_eot() {
         let s = Sequence::answer("12=", "3");
-        assert_eq!(
-            s.tokens,
-            vec![b'1' as u32, b'2' as u32, b'=' as u32, b'3' as u32, EOT_ID]
-        );
+        assert_eq!(s.tokens, vec![b'1' as u32, b'2' as u32, b'=' as u32, b'3' as u32, EOT_ID]);
         let targets: Vec<usize> = (0..5).filter(|&i| s.is_target(i)).collect();
         assert_eq!(targets, vec![3, 4]);
         let answers: Vec<usize> = (0..5).filter(|&i| s.is_answer(i)).collect();
@@ -158,11 +133,7 @@ mod tests {
 
     #[test]
     fn task_longer_than_context_is_refused_with_its_name() {
-        let source = DataSource::Task {
-            task: TaskKind::Sum3 { digits: 20 },
-            count: 10,
-            seed: 0,
-        };
+        let source = DataSource::Task { task: TaskKind::Sum3 { digits: 20 }, count: 10, seed: 0 };
         let err = load(&source, Role::Train, 16).unwrap_err();
         assert!(crate::engine::error::is_invalid_input(&err));
         assert!(format!("{err:#}").contains("sum3"), "{err:#}");

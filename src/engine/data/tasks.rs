@@ -51,9 +51,7 @@ pub fn max_tokens(task: &TaskKind) -> usize {
 /// Whether some triple i<j<l of `digits` sums to 0 mod 10.
 pub fn has_zero_triple(digits: &[u8]) -> bool {
     let n = digits.len();
-    (0..n).any(|i| {
-        (i + 1..n).any(|j| (j + 1..n).any(|l| (digits[i] + digits[j] + digits[l]) % 10 == 0))
-    })
+    (0..n).any(|i| (i + 1..n).any(|j| (j + 1..n).any(|l| (digits[i] + digits[j] + digits[l]) % 10 == 0)))
 }
 
 /// `sum3`: `n` random digits; answer `T` iff some triple sums to 0 mod 10, else `F`. Classes alternate, so they are
@@ -66,10 +64,7 @@ fn sum3(rng: &mut Rng, n: usize, want_true: bool) -> Example {
         if has_zero_triple(&digits) == want_true {
             let prompt: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
             let answer = if want_true { "T" } else { "F" };
-            return Example {
-                prompt: format!("{prompt}="),
-                answer: answer.to_string(),
-            };
+            return Example { prompt: format!("{prompt}="), answer: answer.to_string() };
         }
     }
 }
@@ -83,11 +78,7 @@ pub fn multiply_held_out(a: u64, b: u64) -> bool {
 /// `multiply`: a×b with `digits`-digit operands; product as 2·digits digits, least-significant first.
 fn multiply(rng: &mut Rng, digits: usize, role: Role) -> Example {
     let digits = digits.clamp(1, 9) as u32;
-    let low = if digits == 1 {
-        0
-    } else {
-        10u64.pow(digits - 1)
-    };
+    let low = if digits == 1 { 0 } else { 10u64.pow(digits - 1) };
     let high = 10u64.pow(digits);
     loop {
         let a = low + rng.below((high - low) as usize) as u64;
@@ -96,10 +87,7 @@ fn multiply(rng: &mut Rng, digits: usize, role: Role) -> Example {
         if digits >= 2 && multiply_held_out(a, b) != (role == Role::Test) {
             continue;
         }
-        return Example {
-            prompt: format!("{a}*{b}="),
-            answer: reversed_digits(a * b, 2 * digits as usize),
-        };
+        return Example { prompt: format!("{a}*{b}="), answer: reversed_digits(a * b, 2 * digits as usize) };
     }
 }
 
@@ -117,9 +105,7 @@ fn addition_answer_digits(terms: usize, digits: usize) -> usize {
 fn addition(rng: &mut Rng, terms: usize, digits: usize) -> Example {
     let digits = digits.clamp(1, 18);
     let high = 10u64.pow(digits as u32);
-    let numbers: Vec<u64> = (0..terms.max(1))
-        .map(|_| rng.below(high as usize) as u64)
-        .collect();
+    let numbers: Vec<u64> = (0..terms.max(1)).map(|_| rng.below(high as usize) as u64).collect();
     let sum: u128 = numbers.iter().map(|&x| u128::from(x)).sum();
     let prompt: Vec<String> = numbers.iter().map(u64::to_string).collect();
     Example {
@@ -156,12 +142,7 @@ mod tests {
         let trues = a.iter().filter(|e| e.answer == "T").count();
         assert_eq!(trues, 100);
         for e in &a {
-            let digits: Vec<u8> = e
-                .prompt
-                .trim_end_matches('=')
-                .bytes()
-                .map(|b| b - b'0')
-                .collect();
+            let digits: Vec<u8> = e.prompt.trim_end_matches('=').bytes().map(|b| b - b'0').collect();
             assert_eq!(digits.len(), 6);
             assert_eq!(has_zero_triple(&digits), e.answer == "T");
             assert!(e.prompt.len() + e.answer.len() + 1 <= max_tokens(&task));
@@ -194,17 +175,9 @@ mod tests {
 
     #[test]
     fn addition_sums_and_fits_its_length_bound() {
-        let task = TaskKind::Addition {
-            terms: 3,
-            digits: 3,
-        };
+        let task = TaskKind::Addition { terms: 3, digits: 3 };
         for e in generate(&task, 100, 5, Role::Train) {
-            let sum: u64 = e
-                .prompt
-                .trim_end_matches('=')
-                .split('+')
-                .map(|x| x.parse::<u64>().unwrap())
-                .sum();
+            let sum: u64 = e.prompt.trim_end_matches('=').split('+').map(|x| x.parse::<u64>().unwrap()).sum();
             let got: String = e.answer.chars().rev().collect();
             assert_eq!(got.parse::<u64>().unwrap(), sum);
             assert_eq!(e.answer.len(), 4);

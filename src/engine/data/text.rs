@@ -9,8 +9,7 @@ use crate::plan::{TextSplit, EOT_ID};
 
 /// The text of `path` as UTF-8, or a clear error: missing, empty, binary (NUL bytes) or not UTF-8 (with the offset).
 pub fn read_text(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| invalid(format!("cannot read data file `{}`: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|e| invalid(format!("cannot read data file `{}`: {e}", path.display())))?;
     if bytes.is_empty() {
         return Err(invalid(format!("data file `{}` is empty", path.display())));
     }
@@ -32,10 +31,7 @@ pub fn read_text(path: &Path) -> anyhow::Result<String> {
 /// The `.txt` files of a folder, recursively, in sorted order; or the file itself.
 fn text_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if !path.exists() {
-        return Err(invalid(format!(
-            "data path `{}` does not exist",
-            path.display()
-        )));
+        return Err(invalid(format!("data path `{}` does not exist", path.display())));
     }
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
@@ -43,12 +39,10 @@ fn text_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| invalid(format!("cannot read folder `{}`: {e}", dir.display())))?;
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| invalid(format!("cannot read folder `{}`: {e}", dir.display())))?;
         for entry in entries {
-            let entry_path = entry
-                .map_err(|e| invalid(format!("cannot read folder `{}`: {e}", dir.display())))?
-                .path();
+            let entry_path = entry.map_err(|e| invalid(format!("cannot read folder `{}`: {e}", dir.display())))?.path();
             if entry_path.is_dir() {
                 stack.push(entry_path);
             } else if entry_path.extension().is_some_and(|ext| ext == "txt") {
@@ -58,10 +52,7 @@ fn text_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     files.sort();
     if files.is_empty() {
-        return Err(invalid(format!(
-            "folder `{}` holds no `.txt` files",
-            path.display()
-        )));
+        return Err(invalid(format!("folder `{}` holds no `.txt` files", path.display())));
     }
     Ok(files)
 }
@@ -74,12 +65,7 @@ fn is_held_out(index: usize, holdout: f64) -> bool {
 
 /// The `split` part of the text at `path`: documents joined by end-of-text, cut into sequences of `context` tokens;
 /// each sequence goes to the held-out part with probability `holdout` (by a fixed hash of its index).
-pub fn load(
-    path: &str,
-    split: TextSplit,
-    holdout: f64,
-    context: usize,
-) -> anyhow::Result<Vec<Sequence>> {
+pub fn load(path: &str, split: TextSplit, holdout: f64, context: usize) -> anyhow::Result<Vec<Sequence>> {
     let root = Path::new(path);
     let mut stream = Vec::new();
     for file in text_files(root)? {
