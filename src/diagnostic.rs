@@ -322,6 +322,13 @@ mod tests {
     }
 
     #[test]
+    fn colour_only_when_asked() {
+        let d = Diagnostic::error("E0101", "syntax error");
+        assert!(d.render(true).contains("\x1b[1;31m"));
+        assert!(!d.render(false).contains('\x1b'));
+    }
+
+    #[test]
     fn suggests_near_misses_only() {
         assert_eq!(suggest("cul", ["cull", "rounds"]), Some("cull"));
         assert_eq!(suggest("xyz", ["cull", "rounds"]), None);
