@@ -1,9 +1,10 @@
 //! `thinktok plan --diff OLD NEW`: what an ablation changes, run by run, keyed by run identity.
 //!
-//! Runs with the same identity are unchanged. Of the rest, runs with the same label (the same swept values) are
+//! Runs with the same identity are unchanged. Of the rest, a new run is paired with the old run it most plausibly
+//! replaces (the same label, else the same values on every axis both plans sweep, fewest changes first): those are
 //! *changed* (`~`, listing `old -> new` per parameter); the others are *added* (`+`) or *removed* (`-`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use crate::plan::{Plan, RunPlan};
@@ -31,23 +32,36 @@ pub fn diff(old: &Plan, new: &Plan) -> PlanDiff {
     let gone: Vec<&RunPlan> = old.runs.iter().filter(|r| !new_ids.contains(r.id.as_str())).collect();
     let fresh: Vec<&RunPlan> = new.runs.iter().filter(|r| !old_ids.contains(r.id.as_str())).collect();
     out.unchanged = new.runs.iter().filter(|r| old_ids.contains(r.id.as_str())).map(|r| r.id.clone()).collect();
-    let mut by_label: BTreeMap<&str, &RunPlan> = BTreeMap::new();
-    for r in &gone {
-        by_label.entry(r.label.as_str()).or_insert(r);
-    }
-    let mut matched: BTreeSet<&str> = BTreeSet::new();
+    let common: Vec<&String> = new.axes.iter().filter(|a| old.axes.contains(a)).collect();
+    let mut taken = vec![false; gone.len()];
     for r in &fresh {
-        match by_label.get(r.label.as_str()) {
-            Some(o) if !matched.contains(o.id.as_str()) => {
-                matched.insert(o.id.as_str());
+        match partner(r, &gone, &taken, &common) {
+            Some(k) => {
+                taken[k] = true;
+                let o = gone[k];
                 out.changed.push((o.id.clone(), r.id.clone(), r.label.clone(), changes(o, r)));
             }
-            _ => out.added.push((r.id.clone(), r.label.clone())),
+            None => out.added.push((r.id.clone(), r.label.clone())),
         }
     }
-    out.removed =
-        gone.iter().filter(|r| !matched.contains(r.id.as_str())).map(|r| (r.id.clone(), r.label.clone())).collect();
+    out.removed = gone.iter().zip(&taken).filter(|(_, t)| !**t).map(|(r, _)| (r.id.clone(), r.label.clone())).collect();
     out
+}
+
+/// The old run a new run most plausibly replaced: the same label, else (when the plans share axes) the run with the
+/// same values on every shared axis and the fewest changed parameters.
+fn partner(new: &RunPlan, gone: &[&RunPlan], taken: &[bool], common: &[&String]) -> Option<usize> {
+    let free = |k: &usize| !taken[*k];
+    if let Some(k) = (0..gone.len()).filter(free).find(|k| gone[*k].label == new.label) {
+        return Some(k);
+    }
+    if common.is_empty() {
+        return None;
+    }
+    (0..gone.len())
+        .filter(free)
+        .filter(|k| common.iter().all(|a| gone[*k].swept.get(*a) == new.swept.get(*a)))
+        .min_by_key(|k| changes(gone[*k], new).len())
 }
 
 fn changes(old: &RunPlan, new: &RunPlan) -> Vec<Change> {
