@@ -300,3 +300,29 @@ fn leave_one_out_never_scores_the_start_placement() {
         assert_eq!(s.placement.total() + s.culled.len(), 1 + scored);
     }
 }
+
+/// Regression: culling several thoughts of one slot must recompute the final likelihoods from the first one.
+#[test]
+fn leave_one_out_culling_a_whole_double_rescores_from_its_first_thought() {
+    let gpt = tiny_gpt(8);
+    let model = ThoughtBias::new(&gpt, 0.45).expect("bias");
+    let seqs = sequences(10, &[26, 21, 30]);
+    let mut cfg = config(EpisodeStrategy::LeaveOneOut, 1, 12, Fallback::BestRank);
+    cfg.insertion = Insertion::FastForward { fallback: Fallback::BestRank, threshold: None, max_consecutive: 3 };
+    cfg.cull = 0.8;
+    let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
+    let out = run_episode(&model, input, &cfg, 4, &mut Rng::new(5)).expect("episode");
+    let doubles = out
+        .sequences
+        .iter()
+        .filter(|s| s.culled.iter().any(|t| s.culled.iter().filter(|u| u.slot == t.slot).count() >= 2))
+        .count();
+    assert!(doubles > 0, "some slot lost two thoughts");
+    for (b, seq) in out.sequences.iter().enumerate() {
+        let s =
+            score_naive(&model, std::slice::from_ref(&seqs[b]), std::slice::from_ref(&seq.placement)).expect("score");
+        for (a, c) in seq.ll.iter().zip(&s[0].ll) {
+            assert!((a - c).abs() < 1e-4, "row {b}: {a} vs {c}");
+        }
+    }
+}

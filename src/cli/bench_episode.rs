@@ -130,7 +130,7 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
         episode_s,
         ff_work: ff_cost.positions as f64 / forward_positions as f64,
         episode_work: episode_positions as f64 / forward_positions as f64,
-        chunk: chunk,
+        chunk,
         thought_bias: bias,
         repeats,
     };

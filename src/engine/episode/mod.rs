@@ -47,6 +47,7 @@ mod leave_one_out;
 pub mod placement;
 mod rescore;
 mod rounds;
+mod state;
 pub mod stats;
 pub mod walk;
 

@@ -7,11 +7,13 @@
 //! fast-forward's first insertion is the first slot whose decision point wants a thought.
 
 use super::fallback;
-use super::fast_forward::{validate, Scored};
+use super::fast_forward::Scored;
 use super::gains::gain;
 use super::placement::Placement;
-use super::rescore::{rescore, Change};
-use super::walk::{Policy, Walk};
+use super::rescore::Change;
+use super::state::State;
+use super::stats::PosStat;
+use super::walk::Policy;
 use super::{finish, EpisodeInput, EpisodeOutput, RoundStats, Source, Thought};
 use crate::engine::model::CausalLm;
 use crate::engine::rng::Rng;
@@ -33,6 +35,16 @@ pub(super) fn policy_of(cfg: &EpisodeConfig) -> anyhow::Result<(Policy, Fallback
     }
 }
 
+/// Each sequence's start placement (no thoughts without one).
+pub(super) fn starts(input: &EpisodeInput<'_>) -> Vec<Placement> {
+    input
+        .tokens
+        .iter()
+        .enumerate()
+        .map(|(b, x)| input.start.map_or_else(|| Placement::empty(x.len()), |s| s[b].clone()))
+        .collect()
+}
+
 /// Slots where `policy` lets row `scored` take one more thought (ignoring whether the model wants it).
 pub(super) fn free_slots(policy: &Policy, scored: &Scored, blocked: &[bool]) -> Vec<bool> {
     let p = &scored.placement;
@@ -51,12 +63,7 @@ fn propose(
     let free = free_slots(policy, scored, blocked);
     let wanted = (1..free.len()).find(|&s| {
         let st = &scored.slots[s];
-        free[s]
-            && policy.wants(&super::stats::PosStat {
-                thought_lp: st.thought_lp,
-                thought_rank: st.thought_rank,
-                target_lp: 0.0,
-            })
+        free[s] && policy.wants(&PosStat { thought_lp: st.thought_lp, thought_rank: st.thought_rank, target_lp: 0.0 })
     });
     match wanted {
         Some(s) => Some((s, Source::Model)),
@@ -64,8 +71,8 @@ fn propose(
     }
 }
 
-/// Indices of `proposals` (row, gain) to cull: the `⌊cull·n⌋` lowest gains (ties: the later row), plus every
-/// negative gain when `below_cost`.
+/// Which of `gains` (row, gain) to cull: the `⌊cull·n⌋` lowest (ties: the later entry), plus every negative
+/// gain when `below_cost`.
 pub(super) fn cull_set(gains: &[(usize, f32)], cull: f64, below_cost: bool) -> Vec<bool> {
     let n = gains.len();
     let mut order: Vec<usize> = (0..n).collect();
@@ -84,8 +91,15 @@ pub(super) fn cull_set(gains: &[(usize, f32)], cull: f64, below_cost: bool) -> V
     out
 }
 
-fn mean(xs: &[f32]) -> Option<f32> {
+pub(super) fn mean(xs: &[f32]) -> Option<f32> {
     (!xs.is_empty()).then(|| xs.iter().sum::<f32>() / xs.len() as f32)
+}
+
+/// Per-sequence bookkeeping across rounds.
+struct Ledger {
+    blocked: Vec<Vec<bool>>,
+    kept: Vec<Vec<Thought>>,
+    culled: Vec<Vec<Thought>>,
 }
 
 pub(super) fn run(
@@ -95,103 +109,82 @@ pub(super) fn run(
     chunk: usize,
     rng: &mut Rng,
 ) -> anyhow::Result<EpisodeOutput> {
-    let seqs = input.tokens;
     let (policy, fallback) = policy_of(cfg)?;
-    validate(model, seqs, input.start, cfg.thought_budget)?;
-    let b_n = seqs.len();
-    let mut cache = model.new_cache(b_n)?;
-    // The start placement, teacher-forced.
-    let mut walks: Vec<Walk> = seqs
-        .iter()
-        .enumerate()
-        .map(|(b, x)| {
-            let p = input.start.map_or_else(|| Placement::empty(x.len()), |s| s[b].clone());
-            Walk::new(x.clone(), p, None)
-        })
-        .collect();
-    let mut positions = super::driver::drive_cached(model, &mut cache, &mut walks, chunk)?.positions;
-    let mut valid: Vec<usize> = walks.iter().map(|w| w.fed).collect();
-    let mut rows: Vec<Scored> = walks
-        .into_iter()
-        .map(|w| Scored { placement: w.placement, inserted: Vec::new(), ll: w.ll, slots: w.slots })
-        .collect();
-    let mut blocked: Vec<Vec<bool>> = seqs.iter().map(|x| vec![false; x.len()]).collect();
-    let mut kept: Vec<Vec<Thought>> = vec![Vec::new(); b_n];
-    let mut culled: Vec<Vec<Thought>> = vec![Vec::new(); b_n];
+    let mut state = State::new(model, input.tokens, &starts(&input), None, cfg.thought_budget, chunk)?;
+    let b_n = input.tokens.len();
+    let mut ledger = Ledger {
+        blocked: input.tokens.iter().map(|x| vec![false; x.len()]).collect(),
+        kept: vec![Vec::new(); b_n],
+        culled: vec![Vec::new(); b_n],
+    };
     let mut stats = Vec::with_capacity(cfg.rounds);
-
     for round in 0..cfg.rounds {
         let props: Vec<Option<(usize, Source)>> =
-            (0..b_n).map(|b| propose(&policy, &fallback, &rows[b], &blocked[b], rng)).collect();
-        let changes: Vec<Option<Change>> = (0..b_n)
-            .map(|b| {
-                props[b].map(|(s, _)| {
-                    let old = &rows[b].placement;
-                    let at = old.position(s, usize::from(old.counts[s]));
-                    let mut placement = old.clone();
-                    placement.counts[s] += 1;
-                    Change { placement, from: at.min(valid[b]) }
-                })
-            })
-            .collect();
-        let (new, cost) = rescore(model, &mut cache, seqs, &rows, &changes, chunk)?;
-        positions += cost.positions;
-        let scored: Vec<(usize, f32)> = (0..b_n)
-            .filter_map(|b| {
-                let (s, _) = props[b]?;
-                let with = new[b].as_ref()?;
-                Some((b, gain(&cfg.gain, s, &with.ll, &rows[b].ll)))
-            })
-            .collect();
-        let cut = cull_set(&scored, cfg.cull, cfg.cull_below_cost);
-        let mut st = RoundStats {
-            round,
-            proposed: scored.len(),
-            kept: 0,
-            culled: 0,
-            mean_gain_kept: None,
-            mean_gain_culled: None,
-            by_model: 0,
-            by_fallback: 0,
-            positions: cost.positions,
-        };
-        let (mut gk, mut gc) = (Vec::new(), Vec::new());
-        let mut new = new;
-        for (&(b, g), &is_cut) in scored.iter().zip(&cut) {
-            let Some((s, source)) = props[b] else { continue };
-            match source {
-                Source::Model => st.by_model += 1,
-                _ => st.by_fallback += 1,
-            }
-            let depth = usize::from(rows[b].placement.counts[s]);
-            let thought = Thought { slot: s, depth, gain: Some(g), round, source };
-            if is_cut {
-                // The cache was recomputed from at most here, so it matches the old placement up to the
-                // rejected thought's position.
-                valid[b] = rows[b].placement.position(s, depth);
-                blocked[b][s] = true;
-                culled[b].push(thought);
-                gc.push(g);
-            } else if let Some(with) = new[b].take() {
-                valid[b] = cache.len(b);
-                rows[b] = with;
-                kept[b].push(thought);
-                gk.push(g);
-            }
-        }
-        st.kept = gk.len();
-        st.culled = gc.len();
-        st.mean_gain_kept = mean(&gk);
-        st.mean_gain_culled = mean(&gc);
-        stats.push(st);
+            (0..b_n).map(|b| propose(&policy, &fallback, &state.rows[b], &ledger.blocked[b], rng)).collect();
+        stats.push(play_round(&mut state, &mut ledger, &props, cfg, round)?);
     }
-    let sequences = rows
+    let sequences = state
+        .rows
         .into_iter()
-        .zip(seqs)
-        .zip(kept.into_iter().zip(culled))
+        .zip(input.tokens)
+        .zip(ledger.kept.into_iter().zip(ledger.culled))
         .map(|((r, x), (k, c))| finish(x, r.placement, r.ll, k, c))
         .collect();
-    Ok(EpisodeOutput { sequences, rounds: stats, positions })
+    Ok(EpisodeOutput { sequences, rounds: stats, positions: state.positions })
+}
+
+/// Score one round's proposals, keep the best, cull the rest, and say what happened.
+fn play_round(
+    state: &mut State<'_>,
+    ledger: &mut Ledger,
+    props: &[Option<(usize, Source)>],
+    cfg: &EpisodeConfig,
+    round: usize,
+) -> anyhow::Result<RoundStats> {
+    let changes: Vec<Option<Change>> =
+        props.iter().enumerate().map(|(b, p)| p.map(|(s, _)| state.change(b, s, true))).collect();
+    let (mut new, positions) = state.rescore(&changes)?;
+    let scored: Vec<(usize, f32)> = (0..props.len())
+        .filter_map(|b| {
+            let (s, _) = props[b]?;
+            Some((b, gain(&cfg.gain, s, &new[b].as_ref()?.ll, &state.rows[b].ll)))
+        })
+        .collect();
+    let cut = cull_set(&scored, cfg.cull, cfg.cull_below_cost);
+    let mut st = RoundStats {
+        round,
+        proposed: scored.len(),
+        kept: 0,
+        culled: 0,
+        mean_gain_kept: None,
+        mean_gain_culled: None,
+        by_model: 0,
+        by_fallback: 0,
+        positions,
+    };
+    let (mut gk, mut gc) = (Vec::new(), Vec::new());
+    for (&(b, g), &is_cut) in scored.iter().zip(&cut) {
+        let (Some((s, source)), Some(change)) = (props[b], &changes[b]) else { continue };
+        match source {
+            Source::Model => st.by_model += 1,
+            _ => st.by_fallback += 1,
+        }
+        let depth = usize::from(state.rows[b].placement.counts[s]);
+        let thought = Thought { slot: s, depth, gain: Some(g), round, source };
+        if is_cut {
+            state.reject(b, change);
+            ledger.blocked[b][s] = true;
+            ledger.culled[b].push(thought);
+            gc.push(g);
+        } else if let Some(with) = new[b].take() {
+            state.accept(b, with);
+            ledger.kept[b].push(thought);
+            gk.push(g);
+        }
+    }
+    (st.kept, st.culled) = (gk.len(), gc.len());
+    (st.mean_gain_kept, st.mean_gain_culled) = (mean(&gk), mean(&gc));
+    Ok(st)
 }
 
 #[cfg(test)]
