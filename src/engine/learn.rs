@@ -1,27 +1,36 @@
 //! The learning phase's losses on a thought placement.
 //!
-//! A placement gives, for each real sequence `x_0 … x_{L-1}`, the number of thoughts kept in each slot (slot `i` is
-//! the gap after `x_i`) and the slots whose proposals were culled. From it [`build_batch`] lays out the augmented
-//! sequence and three per-position masks over next-token targets:
+//! An [`Example`] is one real sequence with the episode phase's result for it: the kept [`Placement`]
+//! (`counts[s]` thoughts before real token `x[s]`, the episode module's convention) and the culled [`Thought`]s
+//! (the negatives). From it [`build_batch`] lays out the augmented sequence and three per-position masks over
+//! next-token targets:
 //!
-//! - `real`: the target is a real token: cross-entropy (thoughts are never counted as real tokens);
-//! - `reinforce`: the target is a kept thought: cross-entropy for emitting `<|thought|>`;
+//! - `real`: the target is a real token the data scores: cross-entropy (thoughts are never counted as real tokens);
+//! - `reinforce`: the target is a kept thought (when the example asks for it): cross-entropy for `<|thought|>`;
 //! - `punish`: a culled proposal stood here: unlikelihood `−log(1 − p(thought))`.
 //!
-//! A culled proposal in slot `i` is punished at the position where it would have been emitted: after `x_i` and the
-//! thoughts kept in that slot (the proposal came after them).
+//! A culled thought `(slot, depth)` is punished at the position where it would have been emitted: the one after
+//! `x[slot-1]` and `depth` thoughts of its slot. If a kept thought stands at that depth now (its target is a
+//! thought, not a real token), the position is reinforced instead and not punished.
 
 use candle_core::{Device, Tensor, D};
 
+use super::data::Sequence;
+use super::episode::{Placement, Thought};
 use crate::plan::{PAD_ID, THOUGHT_ID};
 
-/// Thoughts placed in one real sequence.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SequencePlacement {
-    /// `kept[i]`: thoughts kept in slot `i` (after real token `i`); shorter vectors mean zeros.
-    pub kept: Vec<usize>,
-    /// Slots whose proposal was culled (the negatives); duplicates count once.
-    pub culled: Vec<usize>,
+/// One real sequence and what the episode phase decided for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Example<'a> {
+    /// The real tokens, and which of them the loss scores (answer-only tasks).
+    pub sequence: &'a Sequence,
+    /// Kept thoughts; `counts.len()` equals the sequence length (or is empty: no thoughts).
+    pub placement: &'a Placement,
+    /// Culled proposals: the negatives.
+    pub culled: &'a [Thought],
+    /// Whether kept thoughts are reinforced (true for the model's own placements; rule placements only give the
+    /// model extra positions and are not a policy to learn).
+    pub reinforce: bool,
 }
 
 /// An augmented training batch: tokens with thoughts in place, next-token targets and the loss masks.
@@ -39,6 +48,8 @@ pub struct ThoughtBatch {
     pub n_real: usize,
     pub n_kept: usize,
     pub n_culled: usize,
+    /// Input positions without padding (the learning phase's compute).
+    pub positions: usize,
 }
 
 /// One sequence laid out on the host: inputs, targets and masks of equal length.
@@ -51,63 +62,59 @@ struct Layout {
     punish: Vec<f32>,
 }
 
-/// Lay out one sequence; `loss_real[j]` says whether real token `j` is scored (e.g. answer-only tasks).
-fn layout(tokens: &[u32], loss_real: Option<&[bool]>, placement: &SequencePlacement) -> Layout {
-    let mut culled = vec![false; tokens.len()];
-    for &slot in &placement.culled {
-        if slot + 1 < tokens.len() {
-            culled[slot] = true;
+/// Lay out one example: augmented inputs, next-token targets and the three masks.
+fn layout(ex: &Example<'_>) -> anyhow::Result<Layout> {
+    let x = &ex.sequence.tokens;
+    let empty;
+    let placement = if ex.placement.is_empty() {
+        empty = Placement::empty(x.len());
+        &empty
+    } else {
+        ex.placement
+    };
+    anyhow::ensure!(
+        placement.len() == x.len() && placement.counts.first().is_none_or(|&c| c == 0),
+        "placement for {} slots does not fit a sequence of {} real tokens",
+        placement.len(),
+        x.len()
+    );
+    let stream = placement.augment(x);
+    let n = stream.len().saturating_sub(1);
+    let mut out = Layout {
+        inputs: stream[..n].to_vec(),
+        targets: stream[1..].to_vec(),
+        real: vec![0.0; n],
+        reinforce: vec![0.0; n],
+        punish: vec![0.0; n],
+    };
+    for p in 0..n {
+        let (s, j) = placement.item_at(p + 1);
+        if j < usize::from(placement.counts[s]) {
+            out.reinforce[p] = f32::from(u8::from(ex.reinforce));
+        } else if ex.sequence.is_target(s) {
+            out.real[p] = 1.0;
         }
     }
-    let mut stream: Vec<u32> = Vec::with_capacity(tokens.len() * 2);
-    // For each stream position: Some(j) if it is the last position of slot j (where a culled proposal would go).
-    let mut slot_end: Vec<Option<usize>> = Vec::with_capacity(tokens.len() * 2);
-    for (j, &tok) in tokens.iter().enumerate() {
-        let n = if j + 1 < tokens.len() { placement.kept.get(j).copied().unwrap_or(0) } else { 0 };
-        stream.push(tok);
-        slot_end.push(if n == 0 { Some(j) } else { None });
-        for t in 0..n {
-            stream.push(THOUGHT_ID);
-            slot_end.push(if t + 1 == n { Some(j) } else { None });
+    for t in ex.culled {
+        anyhow::ensure!(
+            t.slot >= 1 && t.slot < x.len(),
+            "culled thought in slot {} is outside 1..{} for a sequence of {} real tokens",
+            t.slot,
+            x.len(),
+            x.len()
+        );
+        let kept_here = usize::from(placement.counts[t.slot]);
+        // A kept thought at this depth now: its position is a reinforce target, never a punished one.
+        if t.depth >= kept_here {
+            out.punish[placement.position(t.slot, kept_here) - 1] = 1.0;
         }
     }
-    let mut out = Layout::default();
-    // The real index of the next real token after each stream position.
-    let mut next_real = 0usize;
-    for p in 0..stream.len().saturating_sub(1) {
-        if stream[p] != THOUGHT_ID {
-            next_real += 1;
-        }
-        let target = stream[p + 1];
-        out.inputs.push(stream[p]);
-        out.targets.push(target);
-        let is_real = target != THOUGHT_ID && loss_real.map_or(true, |m| m.get(next_real).copied().unwrap_or(false));
-        out.real.push(f32::from(u8::from(is_real)));
-        out.reinforce.push(f32::from(u8::from(target == THOUGHT_ID)));
-        let punished = slot_end[p].is_some_and(|j| culled[j]);
-        out.punish.push(f32::from(u8::from(punished)));
-    }
-    out
+    Ok(out)
 }
 
-/// Build the augmented batch for `sequences` (real tokens) under `placements`, padded to the longest row.
-///
-/// `loss_real`, when given, marks per sequence which real tokens are scored (answer-only loss).
-pub fn build_batch(
-    sequences: &[Vec<u32>],
-    loss_real: Option<&[Vec<bool>]>,
-    placements: &[SequencePlacement],
-    device: &Device,
-) -> candle_core::Result<ThoughtBatch> {
-    let layouts: Vec<Layout> = sequences
-        .iter()
-        .enumerate()
-        .map(|(b, seq)| {
-            let mask = loss_real.and_then(|m| m.get(b)).map(Vec::as_slice);
-            let empty = SequencePlacement::default();
-            layout(seq, mask, placements.get(b).unwrap_or(&empty))
-        })
-        .collect();
+/// Build the augmented batch of `examples`, padded to the longest row.
+pub fn build_batch(examples: &[Example<'_>], device: &Device) -> anyhow::Result<ThoughtBatch> {
+    let layouts = examples.iter().map(layout).collect::<anyhow::Result<Vec<Layout>>>()?;
     let t = layouts.iter().map(|l| l.inputs.len()).max().unwrap_or(0).max(1);
     let b = layouts.len();
     let inputs: Vec<u32> = layouts.iter().flat_map(|l| padded(&l.inputs, PAD_ID, t)).collect();
@@ -120,6 +127,7 @@ pub fn build_batch(
         n_real: count(&real),
         n_kept: count(&reinforce),
         n_culled: count(&punish),
+        positions: layouts.iter().map(|l| l.inputs.len()).sum(),
         inputs: Tensor::from_vec(inputs, (b, t), device)?,
         targets: Tensor::from_vec(targets, (b, t), device)?,
         real: Tensor::from_vec(real, (b, t), device)?,
@@ -168,6 +176,7 @@ pub fn losses(logits: &Tensor, batch: &ThoughtBatch) -> candle_core::Result<Loss
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::episode::Source;
     use candle_core::DType;
 
     fn scalar(t: &Tensor) -> f32 {
@@ -176,46 +185,74 @@ mod tests {
 
     const T: u32 = THOUGHT_ID;
 
+    fn culled(slot: usize, depth: usize) -> Thought {
+        Thought { slot, depth, gain: Some(-1.0), round: 0, source: Source::Fallback }
+    }
+
+    fn lay(seq: &Sequence, counts: Vec<u16>, negatives: &[Thought], reinforce: bool) -> Layout {
+        let placement = Placement { counts };
+        layout(&Example { sequence: seq, placement: &placement, culled: negatives, reinforce }).unwrap()
+    }
+
     #[test]
     fn layout_places_kept_thoughts_and_masks_targets() {
-        // x = [10, 11, 12]; two thoughts after 10, none after 11; proposal in slot 1 culled.
-        let p = SequencePlacement { kept: vec![2, 0], culled: vec![1] };
-        let l = layout(&[10, 11, 12], None, &p);
+        // x = [10, 11, 12]; two thoughts before x[1]; a proposal before x[2] was culled.
+        let l = lay(&Sequence::text(vec![10, 11, 12]), vec![0, 2, 0], &[culled(2, 0)], true);
         assert_eq!(l.inputs, vec![10, T, T, 11]);
         assert_eq!(l.targets, vec![T, T, 11, 12]);
         assert_eq!(l.real, vec![0.0, 0.0, 1.0, 1.0]);
         assert_eq!(l.reinforce, vec![1.0, 1.0, 0.0, 0.0]);
-        // slot 1 ends at input position 3 (token 11, no kept thoughts there)
+        // the culled thought would have been emitted after x[1] = 11, input position 3
         assert_eq!(l.punish, vec![0.0, 0.0, 0.0, 1.0]);
     }
 
     #[test]
-    fn culled_after_kept_thoughts_is_punished_after_them() {
-        let p = SequencePlacement { kept: vec![1], culled: vec![0] };
-        let l = layout(&[10, 11], None, &p);
+    fn culled_after_kept_thoughts_is_punished_after_them_and_never_over_a_kept_one() {
+        let seq = Sequence::text(vec![10, 11]);
+        let l = lay(&seq, vec![0, 1], &[culled(1, 1)], true);
         assert_eq!(l.inputs, vec![10, T]);
         assert_eq!(l.punish, vec![0.0, 1.0]);
         assert_eq!(l.real, vec![0.0, 1.0]);
+        // depth 0 is now a kept thought: reinforced, not punished
+        let l = lay(&seq, vec![0, 1], &[culled(1, 0)], true);
+        assert_eq!((l.punish, l.reinforce), (vec![0.0, 0.0], vec![1.0, 0.0]));
     }
 
     #[test]
     fn thoughts_never_count_as_real_and_answer_mask_applies() {
-        let p = SequencePlacement { kept: vec![0, 1, 0], culled: vec![] };
-        let mask = vec![false, false, true, true];
-        let l = layout(&[1, 2, 3, 4], Some(&mask), &p);
+        let seq = Sequence { tokens: vec![1, 2, 3, 4], answer: Some(2), answer_len: 1 };
+        let l = lay(&seq, vec![0, 0, 1, 0], &[], true);
         assert_eq!(l.inputs, vec![1, 2, T, 3]);
         assert_eq!(l.targets, vec![2, T, 3, 4]);
         // target 2 (real index 1) is not scored, 3 and 4 are; the thought target is never "real"
         assert_eq!(l.real, vec![0.0, 0.0, 1.0, 1.0]);
+        // a rule placement: the thought is an input only, no reinforce target
+        let l = lay(&seq, vec![0, 0, 1, 0], &[], false);
+        assert_eq!((l.real.iter().sum::<f32>(), l.reinforce.iter().sum::<f32>()), (2.0, 0.0));
     }
 
     #[test]
-    fn losses_match_hand_computed_values() -> candle_core::Result<()> {
+    fn bad_negatives_and_placements_are_errors() {
+        let seq = Sequence::text(vec![1, 2, 3]);
+        let p = Placement { counts: vec![0, 0, 0] };
+        let ex = |c: &'static [Thought]| Example { sequence: &seq, placement: &p, culled: c, reinforce: true };
+        assert!(layout(&ex(&[])).is_ok());
+        let zero = [culled(0, 0)];
+        assert!(layout(&Example { culled: &zero, ..ex(&[]) }).is_err());
+        let short = Placement { counts: vec![0, 1] };
+        assert!(layout(&Example { placement: &short, ..ex(&[]) }).is_err());
+    }
+
+    #[test]
+    fn losses_match_hand_computed_values() -> anyhow::Result<()> {
         let dev = Device::Cpu;
         let v = crate::plan::VOCAB_SIZE;
-        let seqs = vec![vec![10u32, 11]];
-        let placement = vec![SequencePlacement { kept: vec![1], culled: vec![0] }];
-        let batch = build_batch(&seqs, None, &placement, &dev)?;
+        let seq = Sequence::text(vec![10u32, 11]);
+        let placement = Placement { counts: vec![0, 1] };
+        let negatives = [culled(1, 1)];
+        let ex = Example { sequence: &seq, placement: &placement, culled: &negatives, reinforce: true };
+        let batch = build_batch(&[ex], &dev)?;
+        assert_eq!((batch.n_real, batch.n_kept, batch.n_culled, batch.positions), (1, 1, 1, 2));
         // inputs [10, T], targets [T, 11]
         let mut logits = vec![0f32; 2 * v];
         logits[THOUGHT_ID as usize] = 2.0; // position 0 favours the thought
@@ -237,9 +274,11 @@ mod tests {
     }
 
     #[test]
-    fn empty_terms_are_zero_not_nan() -> candle_core::Result<()> {
+    fn empty_terms_are_zero_not_nan() -> anyhow::Result<()> {
         let dev = Device::Cpu;
-        let batch = build_batch(&[vec![1, 2, 3]], None, &[SequencePlacement::default()], &dev)?;
+        let seq = Sequence::text(vec![1, 2, 3]);
+        let none = Placement::default();
+        let batch = build_batch(&[Example { sequence: &seq, placement: &none, culled: &[], reinforce: true }], &dev)?;
         let logits = Tensor::zeros((1, 2, crate::plan::VOCAB_SIZE), DType::F32, &dev)?;
         let l = losses(&logits, &batch)?;
         assert_eq!(scalar(&l.reinforce), 0.0);

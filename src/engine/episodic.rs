@@ -1,0 +1,241 @@
+//! The episodic learning step (DESIGN.md, "Learning phase"): for a plan with thoughts, each optimiser step places
+//! thoughts in the batch's real sequences, builds the augmented batch ([`super::learn`]) and takes one AdamW step
+//! on `real + reinforce · CE(thought at kept) + punish · unlikelihood(thought at culled)`.
+//!
+//! Placement per step:
+//! - `fast_forward(..)`: every `episode.every` steps the episode phase runs on the batch, in groups of
+//!   `episode.samples` sequences (culling compares the proposals of a group), and its kept thoughts are
+//!   reinforced and its culled ones punished. On the steps in between, the model's own fast-forward placement
+//!   (its policy so far, no rounds, no scores) stands in and only the real-token loss applies.
+//! - baselines (`random`, `interval`, `answer_pause`, `dit`): the rule's placement every step, real-token loss only
+//!   (the thoughts are extra positions, not a policy to learn; evaluation places them by the same rule).
+//!
+//! Each step appends one line to `episodes.jsonl` in the run folder: the three loss terms, the episode statistics
+//! (proposed / kept / culled, mean gains, share placed by the model vs the fallback), thoughts per 100 real tokens
+//! and the positions processed so far (episode phase plus learning phase), so the transition from
+//! fallback-carried training to the model's own placements is visible.
+
+use std::io::Write;
+use std::path::Path;
+
+use candle_core::DType;
+use serde_json::json;
+
+use super::data::{Dataset, Sampler, Sequence};
+use super::episode::fast_forward::fast_forward;
+use super::episode::{default_chunk, run_episode, EpisodeInput, Placement, RoundStats, Thought};
+use super::learn::{build_batch, losses, Example};
+use super::rng::Rng;
+use super::thought_eval::{self, Placer};
+use super::train::{StepStats, Trainer};
+use crate::plan::{Insertion, RunParams};
+
+/// The episodic learning state of one run.
+pub struct Episodic {
+    params: RunParams,
+    log: std::fs::File,
+    /// Positions processed so far (episode phase and learning phase, padding excluded in the latter).
+    positions: u64,
+    /// Whether the model already placed a thought itself in some episode (the log marks the first time).
+    model_placed: bool,
+}
+
+/// What the placement of one micro-batch produced.
+struct Placed {
+    placements: Vec<Placement>,
+    culled: Vec<Vec<Thought>>,
+    reinforce: bool,
+    rounds: Vec<RoundStats>,
+    episode_positions: usize,
+    kept: usize,
+}
+
+impl Episodic {
+    /// The episodic state for a run with thoughts, or `None` for `insertion = none()` (plain training).
+    pub fn for_run(params: &RunParams, run_dir: &Path, step: usize) -> anyhow::Result<Option<Self>> {
+        if params.episode.insertion == Insertion::None {
+            return Ok(None);
+        }
+        let path = run_dir.join("episodes.jsonl");
+        // On resume keep the lines up to the checkpoint's step.
+        let kept: String = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| line_step(l).is_some_and(|s| s <= step && step > 0))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let positions = kept.lines().last().and_then(|l| line_u64(l, "positions")).unwrap_or(0);
+        std::fs::write(&path, &kept)?;
+        let log = std::fs::OpenOptions::new().append(true).open(&path)?;
+        Ok(Some(Self { params: params.clone(), log, positions, model_placed: false }))
+    }
+
+    /// Positions processed so far.
+    pub fn positions(&self) -> u64 {
+        self.positions
+    }
+
+    /// One optimiser step (`step` is 0-based) over `learn.accumulate` micro-batches drawn from `sampler`.
+    pub fn step(
+        &mut self,
+        trainer: &mut Trainer,
+        step: usize,
+        train: &Dataset,
+        sampler: &mut Sampler,
+        rng: &mut Rng,
+    ) -> anyhow::Result<StepStats> {
+        let learn = self.params.learn.clone();
+        let micro_n = learn.accumulate.max(1);
+        let mut grads = trainer.zero_grads();
+        let (mut total, mut terms, mut real_tokens) = (0f64, [0f64; 3], 0usize);
+        let (mut rounds, mut kept, mut culled, mut real_in_batch, mut ep_pos) = (Vec::new(), 0, 0, 0, 0);
+        let mut episode_ran = false;
+        for _ in 0..micro_n {
+            let indices = sampler.next_batch(learn.batch);
+            let seqs: Vec<&Sequence> = indices.iter().map(|&i| &train.sequences[i]).collect();
+            let placed = self.place(trainer, &seqs, step, rng)?;
+            episode_ran |= !placed.rounds.is_empty();
+            let examples: Vec<Example<'_>> = seqs
+                .iter()
+                .enumerate()
+                .map(|(b, s)| Example {
+                    sequence: s,
+                    placement: &placed.placements[b],
+                    culled: &placed.culled[b],
+                    reinforce: placed.reinforce,
+                })
+                .collect();
+            let batch = build_batch(&examples, trainer.built.model.device())?;
+            let logits = trainer.built.model.forward(&batch.inputs)?.logits;
+            let l = losses(&logits, &batch)?;
+            let loss = (l.total(learn.reinforce, learn.punish)? / micro_n as f64)?;
+            for (acc, t) in terms.iter_mut().zip([&l.real, &l.reinforce, &l.punish]) {
+                // to_scalar copies to the host: three scalars per micro-batch.
+                *acc += f64::from(t.to_dtype(DType::F32)?.to_scalar::<f32>()?) / micro_n as f64;
+            }
+            total += f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+            trainer.accumulate(&mut grads, &loss)?;
+            real_tokens += batch.n_real;
+            real_in_batch += seqs.iter().map(|s| s.tokens.len()).sum::<usize>();
+            kept += placed.kept;
+            culled += placed.culled.iter().map(Vec::len).sum::<usize>();
+            ep_pos += placed.episode_positions;
+            // The backward pass costs about two forwards: count the learning phase as 3 × its positions.
+            self.positions += (placed.episode_positions + 3 * batch.positions) as u64;
+            rounds.extend(placed.rounds);
+        }
+        let (grad_norm, lr) = trainer.apply(step, grads)?;
+        self.log_step(step + 1, terms, &rounds, episode_ran, kept, culled, real_in_batch, ep_pos)?;
+        Ok(StepStats { loss: total, lr, grad_norm, tokens: real_tokens })
+    }
+
+    /// Place thoughts in one micro-batch: the episode phase, the model's own policy between episodes, or a rule.
+    fn place(&mut self, trainer: &Trainer, seqs: &[&Sequence], step: usize, rng: &mut Rng) -> anyhow::Result<Placed> {
+        let model = trainer.built.model.as_ref();
+        let ep = &self.params.episode;
+        let tokens: Vec<Vec<u32>> = seqs.iter().map(|s| s.tokens.clone()).collect();
+        let mut placed = Placed {
+            placements: Vec::with_capacity(seqs.len()),
+            culled: Vec::with_capacity(seqs.len()),
+            reinforce: false,
+            rounds: Vec::new(),
+            episode_positions: 0,
+            kept: 0,
+        };
+        let is_ff = matches!(ep.insertion, Insertion::FastForward { .. });
+        if is_ff && step % ep.every.max(1) != 0 {
+            // Between episodes: the model's own placement so far.
+            let Placer::Own(policy) = Placer::for_run(&RunParams {
+                eval: crate::plan::EvalConfig {
+                    placement: crate::plan::EvalPlacement::Own,
+                    ..self.params.eval.clone()
+                },
+                ..self.params.clone()
+            }) else {
+                anyhow::bail!("a fast-forward run has no own policy");
+            };
+            let (scored, cost) = fast_forward(model, &tokens, None, &policy, default_chunk(model.device()))?;
+            placed.episode_positions = cost.positions;
+            for s in scored {
+                placed.kept += s.placement.total();
+                placed.placements.push(s.placement);
+                placed.culled.push(Vec::new());
+            }
+            return Ok(placed);
+        }
+        if !is_ff && !matches!(ep.insertion, Insertion::Dit { .. }) {
+            // Pure rules need no model pass.
+            let placements = thought_eval::place(model, seqs, &Placer::Rule(ep.insertion.clone(), 0), rng)?;
+            placed.kept = placements.iter().map(Placement::total).sum();
+            placed.culled = vec![Vec::new(); seqs.len()];
+            placed.placements = placements;
+            return Ok(placed);
+        }
+        placed.reinforce = is_ff;
+        let prompts = thought_eval::prompt_lens(seqs);
+        let group = if is_ff { ep.samples.max(1) } else { seqs.len().max(1) };
+        for (g, chunk) in tokens.chunks(group).enumerate() {
+            let prompt_lens = prompts.as_ref().map(|p| &p[g * group..g * group + chunk.len()]);
+            let input = EpisodeInput { tokens: chunk, prompt_lens, start: None };
+            let out = run_episode(model, input, ep, default_chunk(model.device()), rng)?;
+            placed.episode_positions += out.positions;
+            placed.rounds.extend(out.rounds);
+            for s in out.sequences {
+                placed.kept += s.kept.len();
+                placed.placements.push(s.placement);
+                placed.culled.push(s.culled);
+            }
+        }
+        Ok(placed)
+    }
+
+    /// Append the step's line to `episodes.jsonl`.
+    #[allow(clippy::too_many_arguments)]
+    fn log_step(
+        &mut self,
+        step: usize,
+        terms: [f64; 3],
+        rounds: &[RoundStats],
+        episode_ran: bool,
+        kept: usize,
+        culled: usize,
+        real: usize,
+        episode_positions: usize,
+    ) -> anyhow::Result<()> {
+        let sum = |f: fn(&RoundStats) -> usize| rounds.iter().map(f).sum::<usize>();
+        let (proposed, by_model, by_fallback) = (sum(|r| r.proposed), sum(|r| r.by_model), sum(|r| r.by_fallback));
+        let mean = |f: fn(&RoundStats) -> Option<f32>, n: fn(&RoundStats) -> usize| {
+            let (s, c) = rounds.iter().fold((0f64, 0usize), |(s, c), r| match f(r) {
+                Some(g) => (s + f64::from(g) * n(r) as f64, c + n(r)),
+                None => (s, c),
+            });
+            (c > 0).then(|| s / c as f64)
+        };
+        let first_own = by_model > 0 && !self.model_placed;
+        self.model_placed |= by_model > 0;
+        let line = json!({
+            "step": step,
+            "loss_real": terms[0], "loss_reinforce": terms[1], "loss_punish": terms[2],
+            "episode": episode_ran,
+            "proposed": proposed, "kept": kept, "culled": culled,
+            "mean_gain_kept": mean(|r| r.mean_gain_kept, |r| r.kept),
+            "mean_gain_culled": mean(|r| r.mean_gain_culled, |r| r.culled),
+            "by_model": by_model, "by_fallback": by_fallback,
+            "share_by_model": (proposed > 0).then(|| by_model as f64 / proposed as f64),
+            "first_own_placement": first_own,
+            "thoughts_per_100": 100.0 * kept as f64 / real.max(1) as f64,
+            "episode_positions": episode_positions,
+            "positions": self.positions,
+        });
+        writeln!(self.log, "{line}")?;
+        Ok(())
+    }
+}
+
+fn line_step(line: &str) -> Option<usize> {
+    line_u64(line, "step").map(|s| s as usize)
+}
+
+fn line_u64(line: &str, key: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(line).ok()?.get(key)?.as_u64()
+}

@@ -1,0 +1,298 @@
+//! Sweep reports: `OUT/results.json` (every run's parameters and final figures), `OUT/report.md` (runs grouped
+//! by the swept parameters other than the seed, mean ± std over seeds, and which differences exceed the seed
+//! spread) and `OUT/curves.png` (held-out NLL against steps and against positions processed, one line per group).
+//!
+//! Positions processed in training count the episode phase's positions plus three times the learning phase's
+//! (a backward pass costs about two forwards). Runs with thoughts log them exactly (`episodes.jsonl`); for
+//! `insertion = none()` they are `3 × batch × accumulate × mean(real length − 1)` per step.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::data::{self, Role};
+use super::eval::EvalReport;
+use super::plot::{chart_png, Panel, Series, PALETTE};
+use super::runner::{table, Results};
+use crate::plan::{ModelConfig, Plan, RunParams, RunPlan};
+
+/// One run in `results.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub label: String,
+    pub status: String,
+    pub steps: usize,
+    pub eval: Option<EvalReport>,
+    pub wall_s: f64,
+    pub swept: BTreeMap<String, String>,
+    /// Positions processed in training (see the module docs).
+    pub train_positions: Option<f64>,
+    /// Held-out NLL at each evaluation: `(step, positions processed, real_nll)`.
+    pub curve: Vec<(usize, f64, f64)>,
+    pub params: RunParams,
+}
+
+/// `results.json`: the runner's fields plus the parameters, so a later reader needs nothing else.
+#[derive(Debug, Clone, Serialize)]
+pub struct RichResults {
+    pub experiment: String,
+    pub axes: Vec<String>,
+    pub runs: Vec<RunRecord>,
+}
+
+/// Write `results.json`, `report.md` and `curves.png` into `out` for `plan` and what became of its runs.
+pub fn write(plan: &Plan, results: &Results, out: &Path) -> anyhow::Result<()> {
+    let records: Vec<RunRecord> =
+        plan.runs.iter().zip(&results.runs).map(|(run, r)| record(run, r, out)).collect::<anyhow::Result<_>>()?;
+    let rich = RichResults { experiment: plan.experiment.clone(), axes: plan.axes.clone(), runs: records };
+    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&rich)?)?;
+    let groups = group(plan, &rich.runs);
+    let panels = [
+        Panel { series: curves(&groups, |(step, _, nll)| (*step as f64, *nll)) },
+        Panel { series: curves(&groups, |(_, pos, nll)| (*pos, *nll)) },
+    ];
+    std::fs::write(out.join("curves.png"), chart_png(&panels, 560, 380))?;
+    let text = format!(
+        "# {}\n\n{}\n{}\n{}\n## Runs\n\n{}",
+        plan.experiment,
+        group_table(&groups),
+        spread(&groups),
+        key(&groups, &panels),
+        table(results)
+    );
+    std::fs::write(out.join("report.md"), text)?;
+    Ok(())
+}
+
+/// Gather a run's figures from the runner's result and its folder.
+fn record(run: &RunPlan, result: &super::runner::RunResult, out: &Path) -> anyhow::Result<RunRecord> {
+    let dir = out.join(&run.id);
+    // A skipped run's wall time is the one saved when it finished.
+    let wall_file = dir.join("wall_s.txt");
+    let wall_s = if result.status == "finished" && result.wall_s > 0.0 {
+        std::fs::write(&wall_file, format!("{}", result.wall_s))?;
+        result.wall_s
+    } else {
+        std::fs::read_to_string(&wall_file).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(result.wall_s)
+    };
+    let positions = positions_by_step(&run.params, &dir)?;
+    let curve: Vec<(usize, f64, f64)> = jsonl(&dir.join("metrics.jsonl"))
+        .iter()
+        .filter_map(|v| {
+            let step = v.get("step")?.as_u64()? as usize;
+            let nll = v.get("eval")?.get("real_nll")?.as_f64()?;
+            Some((step, positions(step), nll))
+        })
+        .collect();
+    Ok(RunRecord {
+        id: run.id.clone(),
+        label: run.label.clone(),
+        status: result.status.clone(),
+        steps: result.steps,
+        eval: result.eval.clone(),
+        wall_s,
+        swept: run.swept.clone(),
+        train_positions: (result.steps > 0).then(|| positions(result.steps)),
+        curve,
+        params: run.params.clone(),
+    })
+}
+
+/// Positions processed after each step: logged for runs with thoughts, estimated for plain runs.
+fn positions_by_step(params: &RunParams, dir: &Path) -> anyhow::Result<Box<dyn Fn(usize) -> f64>> {
+    let logged: BTreeMap<usize, f64> = jsonl(&dir.join("episodes.jsonl"))
+        .iter()
+        .filter_map(|v| Some((v.get("step")?.as_u64()? as usize, v.get("positions")?.as_f64()?)))
+        .collect();
+    if !logged.is_empty() {
+        return Ok(Box::new(move |step| logged.range(..=step).next_back().map_or(0.0, |(_, &p)| p)));
+    }
+    let ModelConfig::Gpt(gpt) = &params.model;
+    let train = data::load(&params.data.train, Role::Train, gpt.context)?;
+    let n = train.sequences.len().max(1) as f64;
+    let mean_inputs = train.sequences.iter().map(|s| s.tokens.len().saturating_sub(1)).sum::<usize>() as f64 / n;
+    let per_step = 3.0 * (params.learn.batch * params.learn.accumulate) as f64 * mean_inputs;
+    Ok(Box::new(move |step| step as f64 * per_step))
+}
+
+fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// Runs that differ only in the seed.
+struct Group<'a> {
+    label: String,
+    runs: Vec<&'a RunRecord>,
+}
+
+fn group<'a>(plan: &Plan, runs: &'a [RunRecord]) -> Vec<Group<'a>> {
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    for r in runs {
+        let label = plan
+            .axes
+            .iter()
+            .filter(|a| a.as_str() != "seed")
+            .filter_map(|a| r.swept.get(a).map(|v| format!("{}={v}", a.rsplit('.').next().unwrap_or(a))))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let label = if label.is_empty() { "all runs".to_string() } else { label };
+        match groups.iter_mut().find(|g| g.label == label) {
+            Some(g) => g.runs.push(r),
+            None => groups.push(Group { label, runs: vec![r] }),
+        }
+    }
+    groups
+}
+
+/// Mean and sample standard deviation (0 for one value), or `None` without values.
+fn stats(values: &[f64]) -> Option<(f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    Some((mean, var.sqrt()))
+}
+
+/// A figure of every finished run of a group.
+fn figure(g: &Group<'_>, f: impl Fn(&RunRecord) -> Option<f64>) -> Option<(f64, f64)> {
+    stats(&g.runs.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+}
+
+fn nll(r: &RunRecord) -> Option<f64> {
+    r.eval.as_ref().map(|e| e.real_nll)
+}
+fn accuracy(r: &RunRecord) -> Option<f64> {
+    r.eval.as_ref()?.accuracy
+}
+fn thoughts(r: &RunRecord) -> Option<f64> {
+    Some(r.eval.as_ref()?.thoughts.as_ref()?.thoughts_per_100)
+}
+fn positions_per_token(r: &RunRecord) -> Option<f64> {
+    Some(r.eval.as_ref()?.thoughts.as_ref()?.positions_per_real_token)
+}
+
+fn pm(v: Option<(f64, f64)>, digits: usize) -> String {
+    v.map_or("–".to_string(), |(m, s)| format!("{m:.digits$} ± {s:.digits$}"))
+}
+
+fn group_table(groups: &[Group<'_>]) -> String {
+    let mut out = String::from(
+        "Mean ± std over seeds (sample std). NLL: real tokens only, nats. Positions: training compute (episode \
+         phase + 3 × learning phase).\n\n| group | seeds | NLL (nats) | accuracy | thoughts/100 | positions/real token \
+         | train positions | wall (s) | eval placement |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for g in groups {
+        let placement = g
+            .runs
+            .iter()
+            .find_map(|r| Some(r.eval.as_ref()?.thoughts.as_ref()?.placement.clone()))
+            .unwrap_or_else(|| "–".into());
+        let done = g.runs.iter().filter(|r| r.eval.is_some()).count();
+        out.push_str(&format!(
+            "| {} | {done} | {} | {} | {} | {} | {} | {} | {placement} |\n",
+            g.label,
+            pm(figure(g, nll), 4),
+            pm(figure(g, accuracy), 4),
+            pm(figure(g, thoughts), 1),
+            pm(figure(g, positions_per_token), 3),
+            figure(g, |r| r.train_positions).map_or("–".into(), |(m, _)| format!("{m:.3e}")),
+            pm(figure(g, |r| (r.wall_s > 0.0).then_some(r.wall_s)), 0),
+        ));
+    }
+    out
+}
+
+/// Pairs of groups whose difference in NLL or accuracy exceeds the seed spread: `|Δ mean| > std_a + std_b`, with at
+/// least two seeds on each side.
+fn spread(groups: &[Group<'_>]) -> String {
+    let mut out = String::from(
+        "\n## Differences beyond the seed spread\n\nA difference counts when |Δ mean| > std_a + std_b (both groups with \
+         ≥ 2 seeds).\n\n",
+    );
+    let mut any = false;
+    for (name, f, lower_better) in [
+        ("NLL", nll as fn(&RunRecord) -> Option<f64>, true),
+        ("accuracy", accuracy as fn(&RunRecord) -> Option<f64>, false),
+    ] {
+        for (i, a) in groups.iter().enumerate() {
+            for b in &groups[i + 1..] {
+                let vals = |g: &Group<'_>| g.runs.iter().filter_map(|r| f(r)).collect::<Vec<_>>();
+                let (va, vb) = (vals(a), vals(b));
+                let (Some((ma, sa)), Some((mb, sb))) = (stats(&va), stats(&vb)) else { continue };
+                if va.len() < 2 || vb.len() < 2 || (ma - mb).abs() <= sa + sb {
+                    continue;
+                }
+                any = true;
+                let a_better = if lower_better { ma < mb } else { ma > mb };
+                let (win, lose) = if a_better { (&a.label, &b.label) } else { (&b.label, &a.label) };
+                out.push_str(&format!(
+                    "- {name}: `{win}` better than `{lose}` ({ma:.4} vs {mb:.4}; |Δ| {:.4} > spread {:.4})\n",
+                    (ma - mb).abs(),
+                    sa + sb
+                ));
+            }
+        }
+    }
+    if !any {
+        out.push_str("- none: no difference in NLL or accuracy exceeds the seed spread.\n");
+    }
+    out
+}
+
+/// Mean curve of each group: per evaluation step, the mean over seeds of `(x, y)`.
+fn curves(groups: &[Group<'_>], xy: impl Fn(&(usize, f64, f64)) -> (f64, f64)) -> Vec<Series> {
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let mut by_step: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
+            for r in &g.runs {
+                for p in &r.curve {
+                    by_step.entry(p.0).or_default().push(xy(p));
+                }
+            }
+            let points = by_step
+                .values()
+                .map(|v| {
+                    let n = v.len() as f64;
+                    (v.iter().map(|p| p.0).sum::<f64>() / n, v.iter().map(|p| p.1).sum::<f64>() / n)
+                })
+                .collect();
+            Series { color: PALETTE[i % PALETTE.len()].0, points }
+        })
+        .collect()
+}
+
+/// The key of `curves.png`: colours and axis ranges (the image has no text).
+fn key(groups: &[Group<'_>], panels: &[Panel; 2]) -> String {
+    let mut out = String::from(
+        "\n## curves.png\n\nLeft: held-out NLL (nats) against steps; right: against training \
+                                positions processed. One line per group, mean over seeds; no text in the image.\n\n",
+    );
+    for (name, p) in ["left", "right"].iter().zip(panels) {
+        let (x0, x1, y0, y1) = p.ranges();
+        out.push_str(&format!("- {name}: x {x0:.4e} … {x1:.4e}, y {y0:.4} … {y1:.4}\n"));
+    }
+    for (i, g) in groups.iter().enumerate() {
+        out.push_str(&format!("- {}: `{}`\n", PALETTE[i % PALETTE.len()].1, g.label));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_are_mean_and_sample_std() {
+        let (m, s) = stats(&[1.0, 2.0, 3.0]).unwrap();
+        assert!((m - 2.0).abs() < 1e-12 && (s - 1.0).abs() < 1e-12);
+        assert_eq!(stats(&[4.0]), Some((4.0, 0.0)));
+        assert_eq!(stats(&[]), None);
+        assert_eq!(pm(Some((1.0, 0.25)), 2), "1.00 ± 0.25");
+    }
+}

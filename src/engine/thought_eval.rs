@@ -1,0 +1,296 @@
+//! Honest evaluation with thoughts (DESIGN.md, "Honest evaluation").
+//!
+//! At test time the future is unknown, so thoughts are placed only by
+//! - the model's own policy ([`Placer::Own`]): the fast-forward walk, top-1 or `p(thought) > threshold` with a
+//!   threshold fixed in the plan (chosen on training data, never on the evaluation data), left to right, each
+//!   decision seeing only the prefix; or
+//! - a baseline's fixed rule ([`Placer::Rule`]): `none`, `random` (a fixed evaluation seed), `interval`,
+//!   `answer_pause`; and `dit`, which ranks the true tokens by the confidence of a no-thought pass and so looks at
+//!   the very tokens it places thoughts before: at evaluation it is labelled as peeking.
+//!
+//! [`Placer::Oracle`] runs the episode phase on the test data itself: it scores thoughts by the continuation, i.e.
+//! it peeks at the future. It exists as a labelled diagnostic only.
+//!
+//! With the placement fixed, one teacher-forced forward over the augmented sequences gives every figure: the
+//! real-token NLL (thought targets are never counted), and accuracy by greedy decoding with thoughts allowed and
+//! hidden: greedy decoding of the answer is right exactly when, at every answer token's decision point, the best
+//! non-thought token is the true one (where the policy wants a thought, it inserted one and looks again).
+
+use candle_core::{Tensor, D};
+use serde::{Deserialize, Serialize};
+
+use super::data::{Dataset, Sequence};
+use super::episode::baselines::{self, BaselineInput};
+use super::episode::fast_forward::{fast_forward, score};
+use super::episode::walk::Policy;
+use super::episode::{default_chunk, run_episode, EpisodeInput, Placement};
+use super::eval::{EvalReport, EVAL_BATCH};
+use super::model::CausalLm;
+use super::rng::Rng;
+use crate::plan::{EpisodeConfig, EvalPlacement, Insertion, RunParams, PAD_ID, THOUGHT_ID};
+
+/// The thought figures of an evaluation (added to [`EvalReport`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThoughtFigures {
+    /// Thoughts per 100 real tokens of the evaluated sequences.
+    pub thoughts_per_100: f64,
+    /// Positions processed per real token: (real tokens + thoughts) / real tokens.
+    pub positions_per_real_token: f64,
+    /// Which rule placed the thoughts, e.g. `own (fast-forward top-1)` or `rule random(per_sequence = 8)`.
+    pub placement: String,
+}
+
+/// Who places thoughts at evaluation.
+#[derive(Debug, Clone)]
+pub enum Placer {
+    /// The model's own fast-forward policy.
+    Own(Policy),
+    /// A baseline's fixed rule, with the seed of its random choices.
+    Rule(Insertion, u64),
+    /// Diagnostic: the episode phase run on the evaluation data (peeks at the continuation).
+    Oracle(EpisodeConfig, u64),
+}
+
+impl Placer {
+    /// The placer a run's plan asks for. A run trained with a baseline rule is evaluated by that rule under `own`
+    /// and `rule` alike (its own policy is the rule); `threshold(t)` takes `t` from the plan.
+    pub fn for_run(params: &RunParams) -> Self {
+        let ep = &params.episode;
+        let seed = params.seed;
+        let own = |threshold: Option<f64>| {
+            let (threshold_ff, max_consecutive) = match &ep.insertion {
+                Insertion::FastForward { threshold, max_consecutive, .. } => (*threshold, *max_consecutive),
+                _ => (None, 1),
+            };
+            Policy {
+                threshold: threshold.or(threshold_ff),
+                max_consecutive,
+                budget: ep.thought_budget,
+                blocked: vec![],
+            }
+        };
+        match (&params.eval.placement, &ep.insertion) {
+            (EvalPlacement::Oracle, _) => Placer::Oracle(ep.clone(), seed),
+            (_, rule) if !matches!(rule, Insertion::FastForward { .. }) => Placer::Rule(rule.clone(), seed),
+            (EvalPlacement::Threshold(t), _) => Placer::Own(own(Some(*t))),
+            _ => Placer::Own(own(None)),
+        }
+    }
+
+    /// A human description for tables and `eval --json`.
+    pub fn describe(&self) -> String {
+        match self {
+            Placer::Own(p) => match p.threshold {
+                Some(t) => format!("own (fast-forward, p(thought) > {t})"),
+                None => "own (fast-forward top-1)".to_string(),
+            },
+            Placer::Rule(rule @ Insertion::Dit { .. }, _) => {
+                format!("rule {} (peeks: ranks the true tokens by confidence)", rule_name(rule))
+            }
+            Placer::Rule(rule, _) => format!("rule {}", rule_name(rule)),
+            Placer::Oracle(..) => "oracle (DIAGNOSTIC: peeks at the continuation)".to_string(),
+        }
+    }
+}
+
+/// A baseline rule as spec text.
+pub fn rule_name(rule: &Insertion) -> String {
+    match rule {
+        Insertion::None => "none()".into(),
+        Insertion::Random { per_sequence } => format!("random(per_sequence = {per_sequence})"),
+        Insertion::Interval { every } => format!("interval(every = {every})"),
+        Insertion::AnswerPause { count } => format!("answer_pause(count = {count})"),
+        Insertion::Dit { count } => format!("dit(count = {count})"),
+        Insertion::FastForward { .. } => "fast_forward()".into(),
+    }
+}
+
+/// Prompt lengths when every sequence has one (answer tasks), for `answer_pause`.
+pub fn prompt_lens(seqs: &[&Sequence]) -> Option<Vec<usize>> {
+    seqs.iter().map(|s| s.answer).collect()
+}
+
+/// Place thoughts in `seqs` with `placer`. Each sequence's placement depends only on its own tokens (and, for
+/// `Own` and `Rule`, only on the prefix before each slot).
+pub fn place(
+    model: &dyn CausalLm,
+    seqs: &[&Sequence],
+    placer: &Placer,
+    rng: &mut Rng,
+) -> anyhow::Result<Vec<Placement>> {
+    let tokens: Vec<Vec<u32>> = seqs.iter().map(|s| s.tokens.clone()).collect();
+    match placer {
+        Placer::Own(policy) => Ok(fast_forward(model, &tokens, None, policy, default_chunk(model.device()))?
+            .0
+            .into_iter()
+            .map(|s| s.placement)
+            .collect()),
+        Placer::Rule(Insertion::None, _) => Ok(tokens.iter().map(|x| Placement::empty(x.len())).collect()),
+        Placer::Rule(rule, _) => {
+            let prompts = prompt_lens(seqs);
+            let plain = if matches!(rule, Insertion::Dit { .. }) {
+                let empty: Vec<Placement> = tokens.iter().map(|x| Placement::empty(x.len())).collect();
+                Some(score(model, &tokens, &empty, default_chunk(model.device()))?.0)
+            } else {
+                None
+            };
+            tokens
+                .iter()
+                .enumerate()
+                .map(|(b, x)| {
+                    let input = BaselineInput {
+                        prompt_len: prompts.as_ref().map(|p| p[b]),
+                        ll: plain.as_ref().map(|s| s[b].ll.as_slice()),
+                    };
+                    baselines::place(rule, x.len(), input, rng)
+                })
+                .collect()
+        }
+        Placer::Oracle(cfg, _) => {
+            let prompts = prompt_lens(seqs);
+            let input = EpisodeInput { tokens: &tokens, prompt_lens: prompts.as_deref(), start: None };
+            Ok(run_episode(model, input, cfg, default_chunk(model.device()), rng)?
+                .sequences
+                .into_iter()
+                .map(|s| s.placement)
+                .collect())
+        }
+    }
+}
+
+/// Evaluate a trained run's model on `data` the way its plan says.
+pub fn evaluate_run(
+    model: &dyn CausalLm,
+    data: &Dataset,
+    params: &RunParams,
+    max_sequences: Option<usize>,
+) -> anyhow::Result<EvalReport> {
+    evaluate_with(model, data, &Placer::for_run(params), max_sequences)
+}
+
+/// Evaluate `model` on the first `max_sequences` sequences of `data` with thoughts placed by `placer`.
+pub fn evaluate_with(
+    model: &dyn CausalLm,
+    data: &Dataset,
+    placer: &Placer,
+    max_sequences: Option<usize>,
+) -> anyhow::Result<EvalReport> {
+    let n = max_sequences.map_or(data.sequences.len(), |m| m.min(data.sequences.len()));
+    let seed = match placer {
+        Placer::Rule(_, s) | Placer::Oracle(_, s) => *s,
+        Placer::Own(_) => 0,
+    };
+    // The same evaluation placement at every evaluation of a run.
+    let mut rng = Rng::derive(seed, "eval-placement");
+    let (mut nll_sum, mut n_tokens, mut answered, mut correct) = (0f64, 0usize, 0usize, 0usize);
+    let (mut real_total, mut thought_total) = (0usize, 0usize);
+    for chunk in data.sequences[..n].chunks(EVAL_BATCH) {
+        let seqs: Vec<&Sequence> = chunk.iter().collect();
+        let placements = place(model, &seqs, placer, &mut rng)?;
+        let figures = score_batch(model, &seqs, &placements)?;
+        nll_sum += figures.nll_sum;
+        n_tokens += figures.n_tokens;
+        for (seq, right) in chunk.iter().zip(&figures.right) {
+            if seq.answer.is_some() {
+                answered += 1;
+                correct += usize::from(*right);
+            }
+        }
+        real_total += chunk.iter().map(|s| s.tokens.len()).sum::<usize>();
+        thought_total += placements.iter().map(Placement::total).sum::<usize>();
+    }
+    if n_tokens == 0 {
+        anyhow::bail!("`{}` has no target tokens to evaluate", data.name);
+    }
+    let real_nll = nll_sum / n_tokens as f64;
+    let real = real_total.max(1) as f64;
+    Ok(EvalReport {
+        real_nll,
+        bits_per_token: real_nll / std::f64::consts::LN_2,
+        accuracy: (answered > 0).then(|| correct as f64 / answered as f64),
+        n_tokens,
+        n_sequences: n,
+        thoughts: Some(ThoughtFigures {
+            thoughts_per_100: 100.0 * thought_total as f64 / real,
+            positions_per_real_token: (real_total + thought_total) as f64 / real,
+            placement: placer.describe(),
+        }),
+    })
+}
+
+/// Figures of one batch under fixed placements.
+struct BatchFigures {
+    nll_sum: f64,
+    n_tokens: usize,
+    /// Per sequence: greedy decoding gets every answer token right (true without an answer).
+    right: Vec<bool>,
+}
+
+/// One teacher-forced forward over the augmented sequences: NLL of scored real targets, and per sequence whether
+/// the best non-thought token is right at every answer token.
+fn score_batch(model: &dyn CausalLm, seqs: &[&Sequence], placements: &[Placement]) -> anyhow::Result<BatchFigures> {
+    let streams: Vec<Vec<u32>> = seqs.iter().zip(placements).map(|(s, p)| p.augment(&s.tokens)).collect();
+    let t = streams.iter().map(|s| s.len().saturating_sub(1)).max().unwrap_or(0).max(1);
+    let mut inputs = vec![PAD_ID; streams.len() * t];
+    for (b, s) in streams.iter().enumerate() {
+        for (p, &tok) in s.iter().take(s.len().saturating_sub(1)).enumerate() {
+            inputs[b * t + p] = tok;
+        }
+    }
+    let inputs = Tensor::from_vec(inputs, (streams.len(), t), model.device())?;
+    let logits = model.forward(&inputs)?.logits.detach();
+    let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+    // to_vec copies to the host: once per evaluation batch.
+    let logp: Vec<Vec<Vec<f32>>> = logp.to_vec3()?;
+    let mut out = BatchFigures { nll_sum: 0.0, n_tokens: 0, right: Vec::with_capacity(seqs.len()) };
+    for (b, (seq, placement)) in seqs.iter().zip(placements).enumerate() {
+        let mut right = true;
+        for p in 0..streams[b].len().saturating_sub(1) {
+            let (s, j) = placement.item_at(p + 1);
+            if j < usize::from(placement.counts[s]) {
+                continue; // a thought target: never a real token
+            }
+            let row = &logp[b][p];
+            let target = seq.tokens[s] as usize;
+            if seq.is_target(s) {
+                out.nll_sum -= f64::from(row[target]);
+                out.n_tokens += 1;
+            }
+            if seq.is_answer(s) && best_real(row) != target {
+                right = false;
+            }
+        }
+        out.right.push(right);
+    }
+    Ok(out)
+}
+
+/// The most likely token other than the thought (thoughts are hidden from the output).
+fn best_real(row: &[f32]) -> usize {
+    let mut best = (usize::MAX, f32::NEG_INFINITY);
+    for (i, &v) in row.iter().enumerate() {
+        if i != THOUGHT_ID as usize && v > best.1 {
+            best = (i, v);
+        }
+    }
+    best.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_real_skips_the_thought() {
+        let mut row = vec![0.0f32; 260];
+        row[THOUGHT_ID as usize] = 5.0;
+        row[7] = 1.0;
+        assert_eq!(best_real(&row), 7);
+    }
+
+    #[test]
+    fn rule_names_are_spec_text() {
+        assert_eq!(rule_name(&Insertion::Random { per_sequence: 8 }), "random(per_sequence = 8)");
+        assert_eq!(rule_name(&Insertion::AnswerPause { count: 4 }), "answer_pause(count = 4)");
+    }
+}

@@ -1,0 +1,150 @@
+//! The learning phase end to end, honest evaluation and sweep reports, on tiny models.
+
+mod engine_support;
+
+use candle_core::Device;
+use engine_support::*;
+use thinktok::engine::data::Sequence;
+use thinktok::engine::episode::bias::ThoughtBias;
+use thinktok::engine::episode::walk::Policy;
+use thinktok::engine::rng::Rng;
+use thinktok::engine::runner::{run_plan, RunOptions};
+use thinktok::engine::thought_eval::{evaluate_with, place, Placer};
+use thinktok::engine::train::build_model;
+use thinktok::plan::*;
+
+fn options(out: &std::path::Path) -> RunOptions {
+    RunOptions { out: out.to_path_buf(), device: None, resume: false, force: false, stop_after: None, quiet: true }
+}
+
+fn episodic(p: &mut RunParams) {
+    p.episode.insertion = Insertion::FastForward { fallback: Fallback::BestRank, threshold: None, max_consecutive: 2 };
+    p.eval.placement = EvalPlacement::Own;
+}
+
+fn jsonl(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Changing only the tokens after position `i` leaves every placement decision up to `i` unchanged: the model's
+/// own policy and the causal rules decide from the prefix alone.
+#[test]
+fn evaluation_placement_cannot_see_the_future() {
+    let params = tiny_params();
+    let ModelConfig::Gpt(gpt) = &params.model;
+    let gpt = GptConfig { context: 32, ..gpt.clone() };
+    let built = build_model(&ModelConfig::Gpt(gpt), &Device::Cpu, 3).unwrap();
+    // A thought bias so that an untrained model wants thoughts at some slots and not at others.
+    let model = ThoughtBias::new(built.model.as_ref(), 5.5).unwrap();
+    let own = Placer::Own(Policy { threshold: None, max_consecutive: 2, budget: 6, blocked: vec![] });
+    let rules =
+        [Insertion::Random { per_sequence: 3 }, Insertion::Interval { every: 3 }, Insertion::AnswerPause { count: 2 }];
+    let base: Vec<u32> = (0..14).map(|k| (k * 37 % 97) as u32 + 30).collect();
+    let mut checked_thoughts = 0;
+    for i in [3usize, 6, 9] {
+        let mut changed = base.clone();
+        for t in changed.iter_mut().skip(i + 1) {
+            *t = (*t * 7 + 11) % 200;
+        }
+        let a = Sequence { tokens: base.clone(), answer: Some(5), answer_len: 3 };
+        let b = Sequence { tokens: changed, answer: Some(5), answer_len: 3 };
+        let mut placers = vec![own.clone()];
+        placers.extend(rules.iter().map(|r| Placer::Rule(r.clone(), 0)));
+        for placer in &placers {
+            let pa = place(&model, &[&a], placer, &mut Rng::new(1)).unwrap();
+            let pb = place(&model, &[&b], placer, &mut Rng::new(1)).unwrap();
+            // Slots 1..=i are decided before x[i+1] is seen (slot i+1 is the gap before it).
+            assert_eq!(pa[0].counts[..=i + 1], pb[0].counts[..=i + 1], "{} at i = {i}", placer.describe());
+            checked_thoughts += pa[0].counts[..=i + 1].iter().map(|&c| usize::from(c)).sum::<usize>();
+        }
+    }
+    assert!(checked_thoughts > 0, "the test must place some thoughts to mean anything");
+}
+
+/// Thoughts add positions, never real tokens: the same data scores the same number of real targets under any
+/// placement, and positions per real token counts the thoughts.
+#[test]
+fn thoughts_are_never_counted_as_real_tokens_at_evaluation() {
+    let params = tiny_params();
+    let built = build_model(&params.model, &Device::Cpu, 0).unwrap();
+    let ModelConfig::Gpt(gpt) = &params.model;
+    let data =
+        thinktok::engine::data::load(&params.data.test, thinktok::engine::data::Role::Test, gpt.context).unwrap();
+    let plain = evaluate_with(built.model.as_ref(), &data, &Placer::Rule(Insertion::None, 0), None).unwrap();
+    let every =
+        evaluate_with(built.model.as_ref(), &data, &Placer::Rule(Insertion::Interval { every: 2 }, 0), None).unwrap();
+    assert_eq!(plain.n_tokens, every.n_tokens);
+    let (tp, te) = (plain.thoughts.unwrap(), every.thoughts.unwrap());
+    assert_eq!((tp.thoughts_per_100, tp.positions_per_real_token), (0.0, 1.0));
+    assert!(te.thoughts_per_100 > 30.0, "{te:?}");
+    assert!((te.positions_per_real_token - (1.0 + te.thoughts_per_100 / 100.0)).abs() < 1e-9);
+    assert_ne!(plain.real_nll, every.real_nll, "thoughts change the predictions");
+}
+
+/// A short episodic run lowers the training loss and changes how often the model places thoughts itself.
+#[test]
+fn short_episodic_run_lowers_training_loss_and_changes_the_thought_rate() {
+    let out = scratch("episodic-run");
+    let plan = tiny_plan_with(|p| {
+        episodic(p);
+        p.learn.steps = 30;
+        p.eval.every = 30;
+        // A high learning rate so that 30 steps of a width-16 model learn where to think.
+        if let Optimizer::AdamW { lr, .. } = &mut p.learn.optimizer {
+            *lr = 2e-2;
+        }
+    });
+    let run = &plan.runs[0];
+    let ModelConfig::Gpt(gpt) = &run.params.model;
+    let test =
+        thinktok::engine::data::load(&run.params.data.test, thinktok::engine::data::Role::Test, gpt.context).unwrap();
+    let fresh = build_model(&run.params.model, &Device::Cpu, run.params.seed).unwrap();
+    let before = evaluate_with(fresh.model.as_ref(), &test, &Placer::for_run(&run.params), None).unwrap();
+
+    let results = run_plan(&plan, &options(&out)).unwrap();
+    let after = results.runs[0].eval.clone().unwrap();
+    let lines = jsonl(&out.join(&run.id).join("episodes.jsonl"));
+    assert_eq!(lines.len(), 30);
+    let mean = |ls: &[serde_json::Value], k: &str| ls.iter().map(|l| l[k].as_f64().unwrap()).sum::<f64>() / 5.0;
+    let (first, last) = (mean(&lines[..5], "loss_real"), mean(&lines[25..], "loss_real"));
+    assert!(last < first - 0.5, "training loss {first} -> {last}");
+    // Each step logs its episode: proposals, kept and culled, and a growing positions count.
+    assert!(lines.iter().all(|l| l["episode"] == true && l["proposed"].as_u64().unwrap() > 0));
+    assert!(lines[29]["positions"].as_u64() > lines[0]["positions"].as_u64());
+    let rate = |r: &thinktok::engine::eval::EvalReport| r.thoughts.as_ref().unwrap().thoughts_per_100;
+    assert_ne!(rate(&before), rate(&after), "the thought rate of the model's own placement must change");
+    assert_eq!(after.thoughts.as_ref().unwrap().placement, "own (fast-forward top-1)");
+}
+
+/// A sweep over seeds and methods writes the grouped report, the rich results and the curves.
+#[test]
+fn sweep_report_groups_seeds_and_writes_curves() {
+    let out = scratch("report");
+    let mut plan = tiny_plan_with(|p| p.learn.steps = 6);
+    let base = plan.runs[0].params.clone();
+    plan.axes = vec!["episode.insertion".into(), "seed".into()];
+    plan.runs.clear();
+    for (name, insertion) in [("none()", Insertion::None), ("interval(every = 2)", Insertion::Interval { every: 2 })] {
+        for seed in 0..2u64 {
+            let mut p = base.clone();
+            p.seed = seed;
+            p.episode.insertion = insertion.clone();
+            let mut run = run_of(p, &format!("insertion={name} seed={seed}"));
+            run.swept.insert("episode.insertion".into(), name.into());
+            run.swept.insert("seed".into(), seed.to_string());
+            plan.runs.push(run);
+        }
+    }
+    run_plan(&plan, &options(&out)).unwrap();
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("| insertion=none() | 2 |"), "{report}");
+    assert!(report.contains("| insertion=interval(every = 2) | 2 |"), "{report}");
+    assert!(report.contains("seed spread"), "{report}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["runs"].as_array().unwrap().len(), 4);
+    assert_eq!(results["runs"][2]["params"]["episode"]["insertion"]["Interval"]["every"], 2);
+    assert!(results["runs"][0]["train_positions"].as_f64().unwrap() > 0.0);
+    let png = std::fs::read(out.join("curves.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+}
