@@ -23,6 +23,9 @@ pub struct EvalReport {
     pub n_tokens: usize,
     /// Sequences evaluated.
     pub n_sequences: usize,
+    /// Thoughts per 100 real tokens, positions per real token and who placed them (see `engine::thought_eval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thoughts: Option<super::thought_eval::ThoughtFigures>,
 }
 
 /// Sequences per forward pass during evaluation.
@@ -76,5 +79,6 @@ pub fn evaluate(model: &dyn CausalLm, data: &Dataset, max_sequences: Option<usiz
         accuracy: (answered > 0).then(|| correct as f64 / answered as f64),
         n_tokens,
         n_sequences: n,
+        thoughts: None,
     })
 }

@@ -17,7 +17,7 @@ use super::device::device;
 use super::error::invalid;
 use super::eval::EvalReport;
 use super::train::{describe, train_run, Outcome, TrainOptions};
-use crate::plan::{DeviceSpec, Insertion, Plan, RunPlan};
+use crate::plan::{DeviceSpec, Insertion, Plan, RunPlan, ThoughtKind};
 
 /// How to run a plan (what the command line adds to it).
 #[derive(Debug, Clone)]
@@ -60,9 +60,10 @@ pub fn check_supported(plan: &Plan) -> anyhow::Result<()> {
         return Err(invalid("the plan has no runs"));
     }
     for run in &plan.runs {
-        if run.params.episode.insertion != Insertion::None {
+        if run.params.episode.thoughts == ThoughtKind::Continuous && run.params.episode.insertion != Insertion::None {
             return Err(invalid(format!(
-                "run `{}` ({}): the episodic learning phase is not implemented yet; use insertion = none()",
+                "run `{}` ({}): continuous thoughts (`episode.thoughts = continuous`, `learn.unroll`) are not \
+                 implemented by the engine yet; use `thoughts = discrete`",
                 run.id,
                 if run.label.is_empty() { "no sweep" } else { &run.label }
             )));
@@ -165,6 +166,8 @@ pub fn run_plan(plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
     }
     write_atomic(&opts.out.join("results.json"), &serde_json::to_string_pretty(&results)?)?;
     write_atomic(&opts.out.join("report.md"), &format!("# {}\n\n{}", plan.experiment, table(&results)))?;
+    // The grouped report (mean ± std over seeds), the richer results.json and curves.png replace the plain ones.
+    super::report::write(plan, &results, &opts.out)?;
     Ok(results)
 }
 

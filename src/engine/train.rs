@@ -16,7 +16,8 @@ use serde_json::json;
 use super::checkpoint::{self, Meta};
 use super::data::{self, Batch, Dataset, HostBatch, Role, Sampler, Sequence};
 use super::error::invalid;
-use super::eval::{evaluate, EvalReport};
+use super::eval::EvalReport;
+use super::thought_eval::evaluate_run;
 use super::model::{CausalLm, Gpt};
 use super::optim::{AdamW, AdamWParams};
 use super::rng::Rng;
@@ -220,6 +221,8 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         (step, tokens_seen) = (meta.step, meta.tokens_seen);
     }
     let mut metrics = Metrics::open(&run_dir.join("metrics.jsonl"), step)?;
+    // Plans with thoughts take the episodic learning step (`None` for `insertion = none()`).
+    let mut episodic = super::episodic::Episodic::for_run(params, run_dir, step)?;
     let meta = |step, tokens_seen, rng: &Rng, sampler: &Sampler, finished, eval| Meta {
         checkpoint_version: checkpoint::CHECKPOINT_VERSION,
         tokenizer: checkpoint::TOKENIZER.to_string(),
@@ -239,13 +242,17 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
     let mut last_eval = None;
     while step < learn.steps {
         // One optimiser step over `accumulate` micro-batches.
-        let micro = (0..learn.accumulate)
-            .map(|_| {
-                let host = host_batch(&train, &sampler.next_batch(learn.batch));
-                Ok((host.to_device(device)?, host.n_targets() as f64))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let stats = trainer.step(step, &micro)?;
+        let stats = if let Some(episodic) = episodic.as_mut() {
+            episodic.step(&mut trainer, step, &train, &mut sampler, &mut rng)?
+        } else {
+            let micro = (0..learn.accumulate)
+                .map(|_| {
+                    let host = host_batch(&train, &sampler.next_batch(learn.batch));
+                    Ok((host.to_device(device)?, host.n_targets() as f64))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            trainer.step(step, &micro)?
+        };
         if !stats.loss.is_finite() {
             anyhow::bail!("the training loss became {} at step {}; lower the learning rate", stats.loss, step + 1);
         }
@@ -266,7 +273,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
 
         let last = step == learn.steps;
         if step % eval_cfg.every.max(1) == 0 || last {
-            let report = evaluate(trainer.built.model.as_ref(), &test, eval_cfg.max_sequences)?;
+            let report = evaluate_run(trainer.built.model.as_ref(), &test, params, eval_cfg.max_sequences)?;
             metrics.write(json!({ "step": step, "eval": report }))?;
             if opts.verbose {
                 opts.progress.suspend(|| eprintln!("  step {step:>6}  {}", describe(&report)));
@@ -289,7 +296,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         }
     }
     // Only reached when a checkpoint already holds the last step: evaluate the restored model.
-    let report = evaluate(trainer.built.model.as_ref(), &test, eval_cfg.max_sequences)?;
+    let report = evaluate_run(trainer.built.model.as_ref(), &test, params, eval_cfg.max_sequences)?;
     let m = meta(step, tokens_seen, &rng, &sampler, true, Some(report.clone()));
     checkpoint::save(&run_dir.join("final"), &trainer.built.varmap, Some(&trainer.optimizer), &m)?;
     Ok(Outcome::Finished { eval: report, steps: step })
