@@ -12,6 +12,7 @@ pub mod reference;
 mod resolve;
 pub mod schema;
 pub mod sweep;
+mod table;
 mod tree;
 
 use std::collections::{BTreeMap, HashMap};
