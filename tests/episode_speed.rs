@@ -100,3 +100,35 @@ fn chunk_call_probe() {
         println!("chunk {c:>3}: {total:.3} cpu-s; wall forward_chunk {fwd:.3} s, stats {st:.3} s (2 runs)");
     }
 }
+
+/// `thinktok bench episode --json` prints one object with the fields the issue names, and fast == naive.
+#[test]
+#[ignore = "runs the small benchmark: about a minute on 2 cores"]
+fn bench_episode_json_has_the_agreed_fields() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_thinktok"))
+        .args(["bench", "episode", "--json", "--repeats", "1"])
+        .output()
+        .expect("run thinktok");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for key in [
+        "forward_tok_s",
+        "ff_ratio",
+        "naive_ratio",
+        "episode_ratio",
+        "rounds",
+        "exact",
+        "k_mean",
+        "peak_mem_mb",
+        "B",
+        "L",
+        "layers",
+        "width",
+        "device",
+    ] {
+        assert!(v.get(key).is_some(), "missing `{key}` in {v}");
+    }
+    assert_eq!(v["exact"], serde_json::Value::Bool(true));
+    let k = v["k_mean"].as_f64().unwrap_or(0.0);
+    assert!((5.0..=11.0).contains(&k), "k_mean {k} far from the calibrated 8");
+}
