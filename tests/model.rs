@@ -4,6 +4,7 @@
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::VarMap;
 use proptest::prelude::*;
+use thinktok::engine::model::ops::with_composite_ops;
 use thinktok::engine::model::{CausalLm, Gpt, KvCache};
 use thinktok::engine::rng::Rng;
 use thinktok::plan::{GptConfig, VOCAB_SIZE};
@@ -11,7 +12,11 @@ use thinktok::plan::{GptConfig, VOCAB_SIZE};
 const TOL: f32 = 1e-5;
 
 fn tiny(seed: u64) -> (Gpt, VarMap) {
-    let cfg = GptConfig { layers: 2, width: 16, heads: 2, context: 24, vocab_size: VOCAB_SIZE };
+    sized(seed, 24)
+}
+
+fn sized(seed: u64, context: usize) -> (Gpt, VarMap) {
+    let cfg = GptConfig { layers: 2, width: 16, heads: 2, context, vocab_size: VOCAB_SIZE };
     let varmap = VarMap::new();
     let model = Gpt::new_seeded(&cfg, &varmap, &Device::Cpu, seed).unwrap();
     (model, varmap)
@@ -34,6 +39,17 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 /// Feed `seqs[b][from[b]..]` into `cache` in chunks whose per-row sizes come from `rng`; returns the logits of
 /// every fed position per row.
 fn feed_chunks(model: &Gpt, cache: &mut KvCache, seqs: &[Vec<u32>], rng: &mut Rng) -> Vec<Vec<Vec<f32>>> {
+    feed_chunks_up_to(model, cache, seqs, rng, 7)
+}
+
+/// As [`feed_chunks`], with chunks of at most `max_chunk` tokens per row.
+fn feed_chunks_up_to(
+    model: &Gpt,
+    cache: &mut KvCache,
+    seqs: &[Vec<u32>],
+    rng: &mut Rng,
+    max_chunk: usize,
+) -> Vec<Vec<Vec<f32>>> {
     let b = seqs.len();
     let mut out = vec![Vec::new(); b];
     loop {
@@ -41,7 +57,8 @@ fn feed_chunks(model: &Gpt, cache: &mut KvCache, seqs: &[Vec<u32>], rng: &mut Rn
         if rest.iter().all(|&n| n == 0) {
             return out;
         }
-        let valid: Vec<usize> = rest.iter().map(|&n| if n == 0 { 0 } else { 1 + rng.below(n.min(7)) }).collect();
+        let valid: Vec<usize> =
+            rest.iter().map(|&n| if n == 0 { 0 } else { 1 + rng.below(n.min(max_chunk)) }).collect();
         let c = *valid.iter().max().unwrap();
         let mut toks = Vec::with_capacity(b * c);
         for r in 0..b {
@@ -68,11 +85,15 @@ fn assert_matches_full(model: &Gpt, seq: &[u32], from: usize, got: &[Vec<f32>]) 
 }
 
 fn check_ragged(seed: u64, lens: &[usize]) {
-    let (model, _vm) = tiny(seed);
+    check_ragged_sized(seed, lens, 24, 7);
+}
+
+fn check_ragged_sized(seed: u64, lens: &[usize], context: usize, max_chunk: usize) {
+    let (model, _vm) = sized(seed, context);
     let mut rng = Rng::new(seed);
     let seqs: Vec<Vec<u32>> = lens.iter().map(|&n| random_tokens(&mut rng, n)).collect();
     let mut cache = model.new_cache(seqs.len()).unwrap();
-    let got = feed_chunks(&model, &mut cache, &seqs, &mut rng);
+    let got = feed_chunks_up_to(&model, &mut cache, &seqs, &mut rng, max_chunk);
     for (r, seq) in seqs.iter().enumerate() {
         assert_eq!(cache.len(r), seq.len());
         assert_matches_full(&model, seq, 0, &got[r]);
@@ -82,6 +103,37 @@ fn check_ragged(seed: u64, lens: &[usize]) {
 #[test]
 fn chunked_forward_of_ragged_rows_equals_full_forward() {
     check_ragged(1, &[24, 5, 17, 1]);
+}
+
+/// Chunks longer than the attention kernels' query block (64), and rows longer than several blocks.
+#[test]
+fn long_chunks_over_long_rows_equal_full_forward() {
+    check_ragged_sized(11, &[150, 3, 97, 64], 150, 90);
+}
+
+/// The composite path (what CUDA runs) against the kernels' path, chunked and full.
+#[test]
+fn composite_ops_path_matches_kernel_path() {
+    with_composite_ops(|| check_ragged_sized(12, &[40, 7, 70], 80, 30));
+    let (model, _vm) = sized(13, 80);
+    let seq = random_tokens(&mut Rng::new(13), 75);
+    let fast = full_logits(&model, &seq);
+    let slow = with_composite_ops(|| full_logits(&model, &seq));
+    for (i, (f, s)) in fast.iter().zip(&slow).enumerate() {
+        assert!(max_diff(f, s) < TOL, "position {i}: {}", max_diff(f, s));
+    }
+}
+
+#[test]
+fn inference_forward_equals_forward() {
+    let (model, _vm) = tiny(14);
+    let toks = Tensor::from_vec(random_tokens(&mut Rng::new(14), 3 * 20), (3, 20), &Device::Cpu).unwrap();
+    let a = model.forward(&toks).unwrap();
+    let b = model.forward_inference(&toks).unwrap();
+    let diff = (a.logits - b.logits).unwrap().abs().unwrap().max_all().unwrap();
+    assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
+    let diff = (a.hidden - b.hidden).unwrap().abs().unwrap().max_all().unwrap();
+    assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
 }
 
 #[test]

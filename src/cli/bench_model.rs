@@ -60,7 +60,7 @@ pub fn run(json: bool, device_arg: Option<&str>, repeats: usize) -> anyhow::Resu
 
     let tokens = random_tokens(&mut rng, FORWARD_BATCH, SEQ, &dev)?;
     let forward_s = median_time(repeats, &dev, || {
-        model.forward(&tokens)?.logits.sum_all()?.to_scalar::<f32>()?;
+        model.forward_inference(&tokens)?.logits.sum_all()?.to_scalar::<f32>()?;
         Ok(())
     })?;
 

@@ -14,35 +14,35 @@ use rayon::prelude::*;
 use super::ops::{from_vec, storage_slice, with_slice};
 
 /// Query rows per block of the attention kernels: keys past a block's last query are skipped (causality).
-const QUERY_BLOCK: usize = 64;
+pub(super) const QUERY_BLOCK: usize = 64;
 
 /// A raw pointer that parallel tasks use to write disjoint parts of one buffer.
 #[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
+pub(super) struct SharedMut(pub(super) *mut f32);
 // SAFETY: every task that receives it writes a region no other task touches (see each use).
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
 impl SharedMut {
     /// The pointer (a method, so that closures capture the whole `Send` wrapper, not its field).
-    fn get(self) -> *mut f32 {
+    pub(super) fn get(self) -> *mut f32 {
         self.0
     }
 }
 
 /// A row-major view: element (i, j) at `ptr + i·rs + j·cs`.
 #[derive(Clone, Copy)]
-struct Mat {
+pub(super) struct Mat {
     ptr: *const f32,
     rs: usize,
     cs: usize,
 }
 
 impl Mat {
-    fn rows(ptr: *const f32, rs: usize) -> Self {
+    pub(super) fn rows(ptr: *const f32, rs: usize) -> Self {
         Self { ptr, rs, cs: 1 }
     }
-    fn t(self) -> Self {
+    pub(super) fn t(self) -> Self {
         Self { ptr: self.ptr, rs: self.cs, cs: self.rs }
     }
 }
@@ -52,7 +52,7 @@ impl Mat {
 /// # Safety
 /// Every pointer must cover the elements its strides and sizes address, and `dst` must not alias the inputs.
 #[allow(clippy::too_many_arguments)]
-unsafe fn matmul(
+pub(super) unsafe fn matmul(
     m: usize,
     n: usize,
     k: usize,
@@ -262,7 +262,7 @@ impl AttnDims {
 
 /// Softmax in place of rows of `p` (row stride `n`), row r of the block (query i0 + r) seeing keys 0..=i0 + r;
 /// the rest of each row is set to 0.
-fn causal_softmax_rows(p: &mut [f32], n: usize, i0: usize) {
+pub(super) fn causal_softmax_rows(p: &mut [f32], n: usize, i0: usize) {
     for (r, row) in p.chunks_mut(n).enumerate() {
         let vis = (i0 + r + 1).min(n);
         let (head, tail) = row.split_at_mut(vis);
@@ -371,7 +371,18 @@ fn attention_bwd(dims: &AttnDims, qkv: &[f32], g: &[f32]) -> Vec<f32> {
                     // dQ = scale·dS·K ; dK[0..i1] += scale·dSᵀ·Q
                     let k = Mat::rows(qkv.add(ko), rs);
                     let q = Mat::rows(qkv.add(qo + i0 * rs), rs);
-                    matmul(m, dims.hd, n, dp_all.get().add(qo + i0 * rs), rs, false, ds, k, dims.scale, Parallelism::None);
+                    matmul(
+                        m,
+                        dims.hd,
+                        n,
+                        dp_all.get().add(qo + i0 * rs),
+                        rs,
+                        false,
+                        ds,
+                        k,
+                        dims.scale,
+                        Parallelism::None,
+                    );
                     matmul(n, dims.hd, m, dp_all.get().add(ko), rs, true, ds.t(), q, dims.scale, Parallelism::None);
                 }
             }

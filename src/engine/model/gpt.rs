@@ -7,13 +7,12 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
 
+use super::init::{init_seeded, INIT_STD};
 use super::ops::{self, Linear};
 use super::{CausalLm, KvCache, ModelOutput};
-use crate::engine::rng::Rng;
 use crate::plan::GptConfig;
 
 const LN_EPS: f64 = 1e-5;
-const INIT_STD: f64 = 0.02;
 
 /// A layer norm's weight and bias.
 #[derive(Debug, Clone)]
@@ -32,6 +31,10 @@ impl LayerNorm {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         ops::layer_norm(x, &self.weight, &self.bias, LN_EPS)
+    }
+
+    fn detach(&self) -> Self {
+        Self { weight: self.weight.detach(), bias: self.bias.detach() }
     }
 }
 
@@ -76,6 +79,17 @@ impl Block {
         let h = ops::gelu(&self.c_fc.forward(&self.ln_2.forward(&x)?)?)?;
         x + self.mlp_proj.forward(&h)?
     }
+
+    fn detach(&self) -> Self {
+        Self {
+            ln_1: self.ln_1.detach(),
+            c_attn: self.c_attn.detach(),
+            attn_proj: self.attn_proj.detach(),
+            ln_2: self.ln_2.detach(),
+            c_fc: self.c_fc.detach(),
+            mlp_proj: self.mlp_proj.detach(),
+        }
+    }
 }
 
 /// Scaled dot-product attention of `q` (B, H, Tq, Dh) over `k`, `v` (B, H, Tk, Dh), where query i of row b
@@ -85,15 +99,52 @@ fn attention(q: &Tensor, k: &Tensor, v: &Tensor, offsets: &[usize]) -> Result<Te
     ops::masked_softmax(&q.matmul(&k.t()?)?, offsets, scale)?.matmul(v)
 }
 
-/// The own GPT. Build it with [`Gpt::new`] from a `VarBuilder` (a `VarMap` to train, safetensors to load).
+/// Every tensor of the model.
 #[derive(Debug, Clone)]
-pub struct Gpt {
-    cfg: GptConfig,
+struct Weights {
     wte: Tensor,
     wpe: Tensor,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
     lm_head: Linear,
+}
+
+impl Weights {
+    /// Views of the same storage outside the autograd graph: they see every optimiser update (candle updates
+    /// variables in place), and a forward through them builds no graph and keeps no activations alive.
+    fn detach(&self) -> Self {
+        Self {
+            wte: self.wte.detach(),
+            wpe: self.wpe.detach(),
+            blocks: self.blocks.iter().map(Block::detach).collect(),
+            ln_f: self.ln_f.detach(),
+            lm_head: self.lm_head.detach(),
+        }
+    }
+
+    /// Token plus position embeddings: `tokens` (B, T) u32, `positions` (B·T) u32 -> (B, T, D).
+    fn embed(&self, tokens: &Tensor, positions: &Tensor) -> Result<Tensor> {
+        let (b, t) = tokens.dims2()?;
+        let tok = self.wte.index_select(&tokens.flatten_all()?, 0)?;
+        let pos = self.wpe.index_select(positions, 0)?;
+        (tok + pos)?.reshape((b, t, self.wte.dim(1)?))
+    }
+
+    fn head(&self, x: &Tensor) -> Result<ModelOutput> {
+        let hidden = self.ln_f.forward(x)?;
+        let logits = self.lm_head.forward(&hidden)?;
+        Ok(ModelOutput { logits, hidden })
+    }
+}
+
+/// The own GPT. Build it with [`Gpt::new`] from a `VarBuilder` (a `VarMap` to train, safetensors to load).
+#[derive(Debug, Clone)]
+pub struct Gpt {
+    cfg: GptConfig,
+    /// The weights as created (variables when trained): [`CausalLm::forward`] runs on these.
+    live: Weights,
+    /// The same storage, detached: inference paths run on these.
+    frozen: Weights,
     device: Device,
 }
 
@@ -101,27 +152,26 @@ impl Gpt {
     /// The model with weights from `vb`; a `VarMap`-backed builder creates them (normal, std 0.02; the
     /// residual projections scaled by 1/sqrt(2·layers); layer norms 1 and 0).
     pub fn new(cfg: &GptConfig, vb: VarBuilder) -> Result<Self> {
-        if cfg.heads == 0 || cfg.width % cfg.heads != 0 {
-            candle_core::bail!("GPT width {} is not a multiple of its {} heads", cfg.width, cfg.heads);
+        if cfg.heads == 0 || cfg.width % cfg.heads != 0 || cfg.context == 0 || cfg.vocab_size == 0 {
+            candle_core::bail!(
+                "invalid GPT shape: width {} must be a multiple of its {} heads, context and vocabulary positive",
+                cfg.width,
+                cfg.heads
+            );
         }
         let (d, v) = (cfg.width, cfg.vocab_size);
         let emb = Init::Randn { mean: 0.0, stdev: INIT_STD };
-        let wte = vb.pp("wte").get_with_hints((v, d), "weight", emb)?;
-        let wpe = vb.pp("wpe").get_with_hints((cfg.context, d), "weight", emb)?;
-        let blocks = (0..cfg.layers).map(|i| Block::new(cfg, vb.pp(format!("h.{i}")))).collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            cfg: cfg.clone(),
-            wte,
-            wpe,
-            blocks,
+        let live = Weights {
+            wte: vb.pp("wte").get_with_hints((v, d), "weight", emb)?,
+            wpe: vb.pp("wpe").get_with_hints((cfg.context, d), "weight", emb)?,
+            blocks: (0..cfg.layers).map(|i| Block::new(cfg, vb.pp(format!("h.{i}")))).collect::<Result<Vec<_>>>()?,
             ln_f: LayerNorm::new(d, vb.pp("ln_f"))?,
             lm_head: linear(d, v, false, INIT_STD, vb.pp("lm_head"))?,
-            device: vb.device().clone(),
-        })
+        };
+        Ok(Self { cfg: cfg.clone(), frozen: live.detach(), live, device: vb.device().clone() })
     }
 
-    /// A fresh model whose weights live in `varmap` and are drawn deterministically from `seed`
-    /// (candle's own CPU random init cannot be seeded).
+    /// A fresh model whose weights live in `varmap` and are drawn deterministically from `seed`.
     pub fn new_seeded(cfg: &GptConfig, varmap: &VarMap, device: &Device, seed: u64) -> Result<Self> {
         let model = Self::new(cfg, VarBuilder::from_varmap(varmap, DType::F32, device))?;
         init_seeded(varmap, cfg.layers, seed)?;
@@ -132,18 +182,24 @@ impl Gpt {
         &self.cfg
     }
 
-    /// Token plus position embeddings: `tokens` (B, T) u32, `positions` (B·T) u32 -> (B, T, D).
-    fn embed(&self, tokens: &Tensor, positions: &Tensor) -> Result<Tensor> {
-        let (b, t) = tokens.dims2()?;
-        let tok = self.wte.index_select(&tokens.flatten_all()?, 0)?;
-        let pos = self.wpe.index_select(positions, 0)?;
-        (tok + pos)?.reshape((b, t, self.cfg.width))
+    /// The full causal forward without gradients: the same values as [`CausalLm::forward`], but no autograd
+    /// graph is built and activations are freed as soon as they are used.
+    pub fn forward_inference(&self, tokens: &Tensor) -> Result<ModelOutput> {
+        self.full_forward(&self.frozen, tokens)
     }
 
-    fn head(&self, x: &Tensor) -> Result<ModelOutput> {
-        let hidden = self.ln_f.forward(x)?;
-        let logits = self.lm_head.forward(&hidden)?;
-        Ok(ModelOutput { logits, hidden })
+    fn full_forward(&self, w: &Weights, tokens: &Tensor) -> Result<ModelOutput> {
+        let (b, t) = self.check_tokens(tokens)?;
+        if t == 0 || t > self.cfg.context {
+            candle_core::bail!("sequence of {t} tokens: the model takes 1 to {} positions", self.cfg.context);
+        }
+        let positions: Vec<u32> = (0..b).flat_map(|_| 0..t as u32).collect();
+        let positions = Tensor::from_vec(positions, b * t, &self.device)?;
+        let mut x = w.embed(tokens, &positions)?;
+        for block in &w.blocks {
+            x = block.forward(&x, |qkv| ops::causal_attention(qkv, self.cfg.heads))?;
+        }
+        w.head(&x)
     }
 
     fn check_tokens(&self, tokens: &Tensor) -> Result<(usize, usize)> {
@@ -152,6 +208,36 @@ impl Gpt {
             candle_core::bail!("model input must be u32 token ids, got {:?}", tokens.dtype());
         }
         Ok((b, t))
+    }
+
+    /// Attention of a chunk in layer `layer`: writes the chunk's keys and values into the cache, then attends
+    /// over each row's cached prefix. `lens` are the row lengths before the chunk.
+    fn cached_attention(
+        &self,
+        qkv: &Tensor,
+        layer: usize,
+        cache: &KvCache,
+        lens: &[usize],
+        valid: &[usize],
+    ) -> Result<Tensor> {
+        let (keys, values) = cache.layer(layer);
+        #[cfg(target_arch = "x86_64")]
+        if ops::use_kernels(qkv) {
+            use super::cached::{CacheWriteOp, CachedAttentionOp, ChunkRows};
+            let rows = ChunkRows { heads: self.cfg.heads, offsets: lens.to_vec(), valid: valid.to_vec() };
+            let qkv = qkv.contiguous()?;
+            keys.inplace_op2(&qkv, &CacheWriteOp { rows: rows.clone(), part: 1 })?;
+            values.inplace_op2(&qkv, &CacheWriteOp { rows: rows.clone(), part: 2 })?;
+            return qkv.apply_op3_no_bwd(keys, values, &CachedAttentionOp { rows });
+        }
+        let c = qkv.dim(1)?;
+        let (q, k, v) = ops::split_heads(qkv, self.cfg.heads)?;
+        cache.write(layer, &k, &v, valid)?;
+        // Keys visible to any row: up to the longest row after this chunk. Padding queries see the row's
+        // prefix plus stale entries: finite, and unspecified.
+        let span = lens.iter().zip(valid).map(|(l, n)| l + n).max().unwrap_or(0).max(1);
+        let y = attention(&q, &keys.narrow(2, 0, span)?, &values.narrow(2, 0, span)?, lens)?;
+        ops::merge_heads(&y, c)
     }
 }
 
@@ -169,17 +255,7 @@ impl CausalLm for Gpt {
     }
 
     fn forward(&self, tokens: &Tensor) -> Result<ModelOutput> {
-        let (b, t) = self.check_tokens(tokens)?;
-        if t == 0 || t > self.cfg.context {
-            candle_core::bail!("sequence of {t} tokens: the model takes 1 to {} positions", self.cfg.context);
-        }
-        let positions: Vec<u32> = (0..b).flat_map(|_| 0..t as u32).collect();
-        let positions = Tensor::from_vec(positions, b * t, &self.device)?;
-        let mut x = self.embed(tokens, &positions)?;
-        for block in &self.blocks {
-            x = block.forward(&x, |qkv| ops::causal_attention(qkv, self.cfg.heads))?;
-        }
-        self.head(&x)
+        self.full_forward(&self.live, tokens)
     }
 
     fn new_cache(&self, batch: usize) -> Result<KvCache> {
@@ -202,67 +278,21 @@ impl CausalLm for Gpt {
         if c == 0 {
             candle_core::bail!("empty chunk: at least one position per row is needed");
         }
+        if cache.layers() != self.cfg.layers || cache.capacity() != self.cfg.context {
+            candle_core::bail!("the KV cache was made for another model shape");
+        }
         cache.check_append(valid, c)?;
         let lens = cache.lens().to_vec();
         let last = self.cfg.context - 1;
         // Padding positions may run past the context: clamp them (their outputs are unspecified anyway).
         let positions: Vec<u32> = lens.iter().flat_map(|&l| (0..c).map(move |i| (l + i).min(last) as u32)).collect();
         let positions = Tensor::from_vec(positions, b * c, &self.device)?;
-        // Keys visible to any row: up to the longest row after this chunk.
-        let span = lens.iter().zip(valid).map(|(l, n)| l + n).max().unwrap_or(0).max(1);
-        let mut x = self.embed(tokens, &positions)?;
-        for (i, block) in self.blocks.iter().enumerate() {
-            let cache_ref = &*cache;
-            x = block.forward(&x, |qkv| {
-                let (q, k, v) = ops::split_heads(qkv, self.cfg.heads)?;
-                cache_ref.write(i, &k, &v, valid)?;
-                let (keys, values) = cache_ref.layer(i);
-                // Padding queries see the row's prefix plus stale entries: finite, and unspecified.
-                let y = attention(&q, &keys.narrow(2, 0, span)?, &values.narrow(2, 0, span)?, &lens)?;
-                ops::merge_heads(&y, c)
-            })?;
+        let w = &self.frozen;
+        let mut x = w.embed(tokens, &positions)?;
+        for (i, block) in w.blocks.iter().enumerate() {
+            x = block.forward(&x, |qkv| self.cached_attention(qkv, i, cache, &lens, valid))?;
         }
         cache.advance(valid);
-        self.head(&x)
+        w.head(&x)
     }
-}
-
-/// Overwrite every variable of a GPT in `varmap` with values drawn from `seed`: layer norms 1 and 0, biases 0,
-/// `c_proj` weights normal with std 0.02/sqrt(2·layers), other weights normal with std 0.02. Each variable has
-/// its own stream (derived from its name), so the result does not depend on creation order.
-pub fn init_seeded(varmap: &VarMap, layers: usize, seed: u64) -> Result<()> {
-    let vars = varmap.data().lock().map_err(|_| candle_core::Error::Msg("the VarMap lock is poisoned".into()))?;
-    let mut names: Vec<&String> = vars.keys().collect();
-    names.sort();
-    for name in names {
-        let var = &vars[name];
-        let n = var.elem_count();
-        let is_ln = name.contains("ln_");
-        let values: Vec<f32> = if name.ends_with(".bias") {
-            vec![0.0; n]
-        } else if is_ln {
-            vec![1.0; n]
-        } else {
-            let std = if name.contains("c_proj") { INIT_STD / (2.0 * layers as f64).sqrt() } else { INIT_STD };
-            normals(&mut Rng::derive(seed, name), n, std)
-        };
-        let t = Tensor::from_vec(values, var.shape(), var.device())?.to_dtype(var.dtype())?;
-        var.set(&t)?;
-    }
-    Ok(())
-}
-
-/// `n` draws from N(0, std²) by Box–Muller.
-fn normals(rng: &mut Rng, n: usize, std: f64) -> Vec<f32> {
-    let mut out = Vec::with_capacity(n + 1);
-    while out.len() < n {
-        let u1 = rng.next_f64().max(f64::MIN_POSITIVE);
-        let u2 = rng.next_f64();
-        let r = (-2.0 * u1.ln()).sqrt() * std;
-        let a = std::f64::consts::TAU * u2;
-        out.push((r * a.cos()) as f32);
-        out.push((r * a.sin()) as f32);
-    }
-    out.truncate(n);
-    out
 }

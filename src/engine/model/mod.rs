@@ -3,8 +3,11 @@
 
 mod cache;
 #[cfg(target_arch = "x86_64")]
+mod cached;
+#[cfg(target_arch = "x86_64")]
 mod fused;
 mod gpt;
+mod init;
 mod kernels;
 pub mod ops;
 

@@ -14,6 +14,13 @@ pub struct Linear {
     pub bias: Option<Tensor>,
 }
 
+impl Linear {
+    /// The same weights outside the autograd graph.
+    pub fn detach(&self) -> Self {
+        Self { weight: self.weight.detach(), bias: self.bias.as_ref().map(Tensor::detach) }
+    }
+}
+
 impl Module for Linear {
     /// (…, in) -> (…, out) as one 2-D matmul over all leading positions.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -40,9 +47,22 @@ impl Module for Linear {
     }
 }
 
+thread_local! {
+    static KERNELS_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with the custom kernels switched off on this thread: the model then takes the composite path that
+/// other devices take. For parity tests and benchmarks.
+pub fn with_composite_ops<R>(f: impl FnOnce() -> R) -> R {
+    let before = KERNELS_OFF.with(|k| k.replace(true));
+    let out = f();
+    KERNELS_OFF.with(|k| k.set(before));
+    out
+}
+
 /// Whether the custom CPU kernels apply; elsewhere (CUDA, other dtypes) the composite forms run.
-fn use_kernels(x: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32
+pub(super) fn use_kernels(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32 && !KERNELS_OFF.with(|k| k.get())
 }
 
 /// Layer norm over the last dimension with weight and bias; every input receives a gradient.
