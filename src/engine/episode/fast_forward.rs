@@ -5,6 +5,7 @@ use super::driver::{drive_cached, drive_naive, DriveCost};
 use super::placement::Placement;
 use super::walk::{Policy, SlotStat, Walk};
 use crate::engine::model::CausalLm;
+use crate::plan::THOUGHT_ID;
 
 /// One sequence after a pass: its placement and the predictions under it.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +43,9 @@ pub fn validate(
         anyhow::ensure!(!x.is_empty(), "episode sequence {b} is empty");
         if let Some(&bad) = x.iter().find(|&&t| t as usize >= v) {
             anyhow::bail!("episode sequence {b} holds token {bad}, outside the model's vocabulary of {v}");
+        }
+        if let Some(at) = x.iter().position(|&t| t == THOUGHT_ID) {
+            anyhow::bail!("episode sequence {b} holds the thought token at {at}: real sequences carry no thoughts");
         }
         let have = placements.map_or(0, |p| p[b].total());
         let need = x.len() + have.max(max_thoughts);

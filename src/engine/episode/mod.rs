@@ -21,6 +21,16 @@
 //! [`fallback::choose`], [`baselines::place`] and [`bias::ThoughtBias`] (a wrapper that adds a constant to the
 //! thought logit, so that thoughts occur on an untrained model).
 //!
+//! # Cost and memory
+//! - The fast-forward keeps one KV-cache row per sequence. Each model call feeds every unfinished row up to
+//!   [`default_chunk`] planned positions at its own offset; a row that inserts a thought is cut back to the
+//!   insertion and continues from it, so no prefix is ever recomputed. Work ≈ `L + k·chunk/2` positions per row
+//!   for `k` insertions; `calls ≈ L/chunk + max k`.
+//! - Rows that finish early are compacted out of the working batch (their cache rows are copied home) once an
+//!   eighth of it is idle. While compacted, the live rows' caches exist twice (working copy and home row):
+//!   peak cache memory is at most twice one cache for the batch, plus one chunk's activations.
+//! - Rounds cost one teacher-forced pass plus, per round, each proposing row's positions from its proposal on.
+//!
 //! # Semantics fixed here
 //! - Log-probabilities are over the whole vocabulary, the thought included. The thought is *top-1* when no logit
 //!   is strictly larger than its own (ties favour the thought); with a threshold, when `p(thought) > threshold`.
