@@ -101,13 +101,15 @@ fn addition_answer_digits(terms: usize, digits: usize) -> usize {
     n
 }
 
-/// `addition`: the sum of `terms` numbers of up to `digits` digits, least-significant digit first, zero-padded.
+/// `addition`: `terms` numbers of `digits` digits (zero-padded, e.g. `007+120=`); their sum least-significant digit
+/// first, zero-padded to the widest possible sum.
 fn addition(rng: &mut Rng, terms: usize, digits: usize) -> Example {
     let digits = digits.clamp(1, 18);
     let high = 10u64.pow(digits as u32);
     let numbers: Vec<u64> = (0..terms.max(1)).map(|_| rng.below(high as usize) as u64).collect();
     let sum: u128 = numbers.iter().map(|&x| u128::from(x)).sum();
-    let prompt: Vec<String> = numbers.iter().map(u64::to_string).collect();
+    // Zero-padded to a fixed width, so each digit's place is a fixed position in every prompt.
+    let prompt: Vec<String> = numbers.iter().map(|x| format!("{x:0digits$}")).collect();
     Example {
         prompt: format!("{}=", prompt.join("+")),
         answer: reversed_digits_u128(sum, addition_answer_digits(terms.max(1), digits)),
@@ -181,7 +183,7 @@ mod tests {
             let got: String = e.answer.chars().rev().collect();
             assert_eq!(got.parse::<u64>().unwrap(), sum);
             assert_eq!(e.answer.len(), 4);
-            assert!(e.prompt.len() + e.answer.len() + 1 <= max_tokens(&task));
+            assert_eq!(e.prompt.len() + e.answer.len() + 1, max_tokens(&task), "operands are zero-padded");
         }
     }
 }
