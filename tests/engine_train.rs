@@ -154,3 +154,33 @@ fn gradient_reaches_every_parameter_through_the_training_loss() {
         assert!(norm > 0.0, "zero gradient for {name}");
     }
 }
+
+#[test]
+fn text_and_jsonl_sources_train_end_to_end() {
+    let dir = scratch("text-train");
+    std::fs::write(dir.join("corpus.txt"), "the cat sat on the mat. ".repeat(40)).unwrap();
+    std::fs::write(
+        dir.join("test.jsonl"),
+        "{\"text\": \"the cat sat\"}\n{\"prompt\": \"the \", \"answer\": \"cat\"}\n",
+    )
+    .unwrap();
+    let corpus = dir.join("corpus.txt").display().to_string();
+    let plan = tiny_plan_with(|p| {
+        p.data.train = DataSource::Text { path: corpus.clone(), split: TextSplit::Train, holdout: 0.2 };
+        p.data.test = DataSource::Text { path: corpus.clone(), split: TextSplit::Test, holdout: 0.2 };
+    });
+    let results = run_plan(&plan, &options(&dir.join("out"))).unwrap();
+    let eval = results.runs[0].eval.clone().unwrap();
+    assert_eq!(eval.accuracy, None, "plain text has no answers");
+    assert!(eval.n_tokens > 0 && eval.real_nll.is_finite());
+
+    let plan = tiny_plan_with(|p| {
+        p.data.train = DataSource::Text { path: corpus.clone(), split: TextSplit::Train, holdout: 0.2 };
+        p.data.test = DataSource::Jsonl { path: dir.join("test.jsonl").display().to_string() };
+    });
+    let results = run_plan(&plan, &options(&dir.join("out2"))).unwrap();
+    let eval = results.runs[0].eval.clone().unwrap();
+    // "the cat sat" + end-of-text: 11 targets; the answer "cat" + end-of-text: 4.
+    assert_eq!(eval.n_tokens, 11 + 4);
+    assert!(eval.accuracy.is_some());
+}
