@@ -6,7 +6,7 @@ use crate::engine::checkpoint;
 use crate::engine::data::{self, Role};
 use crate::engine::device::{device, parse_device};
 use crate::engine::error::invalid;
-use crate::engine::eval::evaluate;
+use crate::engine::thought_eval::evaluate_run;
 use crate::engine::train::{build_model, describe};
 use crate::plan::{DataSource, ModelConfig, RunPlan, TaskKind, TextSplit};
 
@@ -59,7 +59,8 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
         };
         let ModelConfig::Gpt(gpt) = &meta.run.params.model;
         let data = data::load(&source, Role::Test, gpt.context)?;
-        let report = evaluate(built.model.as_ref(), &data, None)?;
+        // Thoughts placed as the run was evaluated: its own policy or its baseline rule, never the continuation.
+        let report = evaluate_run(built.model.as_ref(), &data, &meta.run.params, None)?;
         anyhow::Ok((meta, data.name, report))
     })();
     let (meta, name, report) = match outcome {
@@ -73,6 +74,9 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             "accuracy": report.accuracy,
             "n_tokens": report.n_tokens,
             "n_sequences": report.n_sequences,
+            "thoughts_per_100": report.thoughts.as_ref().map(|t| t.thoughts_per_100),
+            "positions_per_real_token": report.thoughts.as_ref().map(|t| t.positions_per_real_token),
+            "placement": report.thoughts.as_ref().map(|t| t.placement.clone()),
             "step": meta.step,
             "run": meta.run.id,
             "data": name,
