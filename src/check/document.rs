@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::resolve::{self, Ctx};
 use super::schema::{Ty, EXPERIMENT};
 use super::tree::{Node, RBlock, RCall, RVal};
+use super::upgrade;
 use crate::diagnostic::{backticked, did_you_mean, suggest, Diagnostic, Span};
 use crate::syntax::{Block, Item, SpecAst, ValueKind};
 
@@ -28,6 +29,13 @@ pub fn merge(ctx: &mut Ctx, files: &[SpecAst]) -> Document {
     let mut found_experiment = false;
     let mut episode_written = false;
     for file in files {
+        let upgraded;
+        let file = if upgrade::declared_version(file) == Some(0) {
+            upgraded = upgrade::from_v0(file);
+            &upgraded
+        } else {
+            file
+        };
         let mut seen: HashMap<String, Span> = HashMap::new();
         let mut experiment_span: Option<Span> = None;
         for item in &file.items {
@@ -133,7 +141,8 @@ fn version(ctx: &mut Ctx, doc: &mut Document, v: &crate::syntax::Value) {
             .push_hint(format!("write `version = {LANGUAGE_VERSION}`"));
         return;
     };
-    if n == i64::from(LANGUAGE_VERSION) {
+    if n == i64::from(LANGUAGE_VERSION) || n == 0 {
+        // Version 0 was upgraded before merging (see `upgrade`); the plan is in the current language.
         doc.version = LANGUAGE_VERSION;
     } else if n > i64::from(LANGUAGE_VERSION) {
         ctx.err(
@@ -146,14 +155,9 @@ fn version(ctx: &mut Ctx, doc: &mut Document, v: &crate::syntax::Value) {
         )
         .push_hint("install a newer thinktok (`cargo install --path .` in an updated checkout)");
     } else {
-        let d = ctx.err(
-            "E0603",
-            v.span,
-            format!("language version {n} is no longer read (this thinktok reads version {LANGUAGE_VERSION})"),
-            "too old",
-        );
-        d.notes.push("version 0 was the notes' draft: `budget` for `thought_budget`, `keep` (kept fraction) for `cull` (dropped fraction), `depth` for `unroll`".into());
-        d.push_hint(format!("rename those keys (`cull = 1 - keep`) and write `version = {LANGUAGE_VERSION}`; see docs/language.md#versions"));
+        ctx.err("E0603", v.span, format!("there is no language version {n}"), "not a version").push_hint(format!(
+            "versions are 0 (the notes' draft, upgraded when read) and {LANGUAGE_VERSION} (current)"
+        ));
     }
 }
 

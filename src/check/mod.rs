@@ -14,6 +14,7 @@ pub mod schema;
 pub mod sweep;
 mod table;
 mod tree;
+mod upgrade;
 
 use std::collections::{BTreeMap, HashMap};
 

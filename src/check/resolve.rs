@@ -122,11 +122,16 @@ fn in_range(ctx: &mut Ctx, v: &Value, x: f64, r: &super::schema::Range, what: &s
     if r.contains(x) {
         return true;
     }
-    let text = ctx.sources.slice(v.span).to_string();
+    let written = ctx.sources.slice(v.span).to_string();
+    // A value that is not what was written (an upgraded `keep`, a sampled point) shows both.
+    let found = match written.replace('_', "").parse::<f64>() {
+        Ok(w) if w == x => format!("`{written}`"),
+        _ => format!("`{x:?}` (from `{written}`)"),
+    };
     ctx.err(
         "E0302",
         v.span,
-        format!("{what} must be {}, found `{text}`", r.describe()),
+        format!("{what} must be {}, found {found}", r.describe()),
         &format!("not {}", r.describe()),
     );
     false
