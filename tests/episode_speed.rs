@@ -132,3 +132,45 @@ fn bench_episode_json_has_the_agreed_fields() {
     let k = v["k_mean"].as_f64().unwrap_or(0.0);
     assert!((5.0..=11.0).contains(&k), "k_mean {k} far from the calibrated 8");
 }
+
+/// Prints each round's work (positions over one forward's) and what it proposed, kept and culled.
+#[test]
+#[ignore = "a work probe"]
+fn round_work_probe() {
+    use thinktok::engine::episode::{run_episode, EpisodeInput};
+    let cfg = GptConfig { layers: 1, width: 64, heads: 4, context: 272, vocab_size: VOCAB_SIZE };
+    let gpt = Gpt::new_seeded(&cfg, &VarMap::new(), &Device::Cpu, 0).expect("gpt");
+    let mut rng = Rng::new(0);
+    let seqs: Vec<Vec<u32>> = (0..16).map(|_| (0..256).map(|_| rng.below(256) as u32).collect()).collect();
+    let bias: f32 = std::env::var("BIAS").ok().and_then(|b| b.parse().ok()).unwrap_or(0.1);
+    let model = ThoughtBias::new(&gpt, bias).expect("bias");
+    let policy = Policy { threshold: None, max_consecutive: 2, budget: 16, blocked: vec![] };
+    let (ff, _) = fast_forward(&model, &seqs, None, &policy, 8).expect("ff");
+    let k = ff.iter().map(|r| r.placement.total()).sum::<usize>() as f64 / 16.0;
+    let ep = EpisodeConfig {
+        samples: 16,
+        rounds: 8,
+        thought_budget: 16,
+        insertion: Insertion::FastForward { fallback: Fallback::BestRank, threshold: None, max_consecutive: 2 },
+        cull: 0.5,
+        cull_below_cost: false,
+        gain: GainConfig { window: None, reduce: GainReduce::Sum, cost: 0.0 },
+        strategy: EpisodeStrategy::Rounds,
+        thoughts: ThoughtKind::Discrete,
+        every: 1,
+    };
+    let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
+    let out = run_episode(&model, input, &ep, 8, &mut Rng::new(1)).expect("episode");
+    println!("bias {bias}: ff k {k:.1}; total work {:.2}", out.positions as f64 / 4096.0);
+    for r in &out.rounds {
+        println!(
+            "round {}: work {:.2} proposed {} (model {}) kept {} culled {}",
+            r.round,
+            r.positions as f64 / 4096.0,
+            r.proposed,
+            r.by_model,
+            r.kept,
+            r.culled
+        );
+    }
+}
