@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
 /// Index of a source file in [`Sources`].
 pub type FileId = usize;
 
@@ -68,7 +70,7 @@ impl Sources {
 }
 
 /// Where a diagnostic points: file, 1-based line and column, the line's text and the underline length in chars.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Location {
     pub file: String,
     pub line: usize,
@@ -78,14 +80,14 @@ pub struct Location {
 }
 
 /// A secondary location, e.g. "first defined here".
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Related {
     pub location: Location,
     pub label: String,
 }
 
 /// One error, with everything needed to render it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     /// Stable error code, e.g. `E0203` (documented in `docs/language.md`).
     pub code: &'static str,
@@ -232,7 +234,7 @@ impl Paint {
 }
 
 /// Every error found in one spec, in source order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
@@ -259,6 +261,11 @@ impl Diagnostics {
         let summary = format!("error: the spec has {n} error{}", if n == 1 { "" } else { "s" });
         out.push(Paint { color }.red_bold(&summary) + "\n");
         out.join("\n")
+    }
+
+    /// All diagnostics as a JSON array, for tools.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(&self.0).unwrap_or_else(|_| "[]".to_string())
     }
 
     /// Sort by file, line, column, and drop exact duplicates (the same error found in several sweep runs).
@@ -319,6 +326,14 @@ mod tests {
             .with_hint("did you mean `cull`?");
         let expected = "error[E0203]: unknown key `cul` in `episode`\n --> a.think:2:5\n  |\n2 |     cul = 0.5\n  |     ^^^ not a key of `episode`\n  |\n  = help: did you mean `cull`?\n";
         assert_eq!(d.render(false), expected);
+    }
+
+    #[test]
+    fn json_for_tools() {
+        let d = Diagnostics::single(Diagnostic::error("E0203", "unknown key").with_hint("did you mean `cull`?"));
+        let v: serde_json::Value = serde_json::from_str(&d.to_json()).unwrap();
+        assert_eq!(v[0]["code"], "E0203");
+        assert_eq!(v[0]["hints"][0], "did you mean `cull`?");
     }
 
     #[test]
