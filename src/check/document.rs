@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::resolve::{self, Ctx};
-use super::schema::{Ty, EXPERIMENT};
+use super::schema::{Ty, EXPERIMENT, INSERTIONS};
 use super::tree::{Node, RBlock, RCall, RVal};
 use super::upgrade;
 use crate::diagnostic::{backticked, did_you_mean, suggest, Diagnostic, Span};
@@ -100,25 +100,16 @@ pub fn merge(ctx: &mut Ctx, files: &[SpecAst]) -> Document {
     }
     let misspelt = ctx.diags.iter().any(|d| d.code == "E0201" && d.label.as_deref() == Some("not a top-level block"));
     if !found_experiment && !misspelt {
-        let span = Span { file: ctx.sources.get(0).map_or(0, |_| 0), start: 0, end: 0 };
+        // The spec itself is the first registered file.
+        let span = Span { file: 0, start: 0, end: 0 };
         ctx.err("E0212", span, "the spec has no `experiment` block".into(), "")
             .push_hint("every spec (or a spec it imports) has `experiment \"name\" { … }`");
     }
     if !episode_written {
         // Without an `episode` block there are no thoughts: the plain-training baseline.
-        if let Some(Node { val: RVal::Block(ep), .. }) = doc.root.entries.get_mut("episode") {
-            if let Some(Ty::Choice(fns)) = EXPERIMENT
-                .key("episode")
-                .and_then(|k| match k.ty {
-                    Ty::Block(b) => b.key("insertion").map(|i| Some(i.ty)),
-                    _ => None,
-                })
-                .flatten()
-            {
-                if let Some(none) = fns.iter().find(|f| f.name == "none") {
-                    ep.entries.insert("insertion", Node { val: RVal::Call(RCall::defaults(none)), span: None });
-                }
-            }
+        let none = INSERTIONS.iter().find(|f| f.name == "none");
+        if let (Some(Node { val: RVal::Block(ep), .. }), Some(none)) = (doc.root.entries.get_mut("episode"), none) {
+            ep.entries.insert("insertion", Node { val: RVal::Call(RCall::defaults(none)), span: None });
         }
     }
     if found_experiment {
