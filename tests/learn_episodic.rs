@@ -148,3 +148,39 @@ fn sweep_report_groups_seeds_and_writes_curves() {
     let png = std::fs::read(out.join("curves.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
 }
+
+/// The evaluation's NLL under the model's own placement equals the fast-forward's own log-likelihoods of the real
+/// targets (one teacher-forced forward over the placed thoughts reproduces the walk's predictions).
+#[test]
+fn evaluation_nll_matches_the_fast_forward_walk() {
+    use thinktok::engine::data::Dataset;
+    use thinktok::engine::episode::fast_forward::fast_forward;
+    let params = tiny_params();
+    let built = build_model(&params.model, &Device::Cpu, 5).unwrap();
+    let model = ThoughtBias::new(built.model.as_ref(), 5.0).unwrap();
+    let seqs: Vec<Sequence> = (0..5u32)
+        .map(|b| Sequence {
+            tokens: (0..9).map(|k| 40 + (k * 13 + b * 7) % 50).collect(),
+            answer: Some(6),
+            answer_len: 2,
+        })
+        .collect();
+    let policy = Policy { threshold: None, max_consecutive: 2, budget: 3, blocked: vec![] };
+    let tokens: Vec<Vec<u32>> = seqs.iter().map(|s| s.tokens.clone()).collect();
+    let (walked, _) = fast_forward(&model, &tokens, None, &policy, 4).unwrap();
+    let mut nll = 0f64;
+    let mut n = 0;
+    for (s, w) in seqs.iter().zip(&walked) {
+        for i in 1..s.tokens.len() {
+            if s.is_target(i) {
+                nll -= f64::from(w.ll[i]);
+                n += 1;
+            }
+        }
+    }
+    assert!(walked.iter().map(|w| w.placement.total()).sum::<usize>() > 0);
+    let data = Dataset { name: "hand-made".into(), sequences: seqs };
+    let report = evaluate_with(&model, &data, &Placer::Own(policy), None).unwrap();
+    assert_eq!(report.n_tokens, n);
+    assert!((report.real_nll - nll / n as f64).abs() < 1e-4, "{} vs {}", report.real_nll, nll / n as f64);
+}

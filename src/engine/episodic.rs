@@ -28,7 +28,7 @@ use super::learn::{build_batch, losses, Example};
 use super::rng::Rng;
 use super::thought_eval::{self, Placer};
 use super::train::{StepStats, Trainer};
-use crate::plan::{Insertion, RunParams};
+use crate::plan::{DataSource, Insertion, ModelConfig, RunParams};
 
 /// The episodic learning state of one run.
 pub struct Episodic {
@@ -238,4 +238,16 @@ fn line_step(line: &str) -> Option<usize> {
 
 fn line_u64(line: &str, key: &str) -> Option<u64> {
     serde_json::from_str::<serde_json::Value>(line).ok()?.get(key)?.as_u64()
+}
+
+/// The length that sequences of `source` are packed (text) or cut (JSONL) to: `context − thought_budget` real
+/// tokens (at least 2), so the plan's thoughts fit the model's context. Every run of a sweep, thoughts or not,
+/// loads its data this way, so all of them see the same sequences. Generated tasks keep the full context: their
+/// lengths are fixed by the task.
+pub fn data_context(params: &RunParams, source: &DataSource) -> usize {
+    let ModelConfig::Gpt(gpt) = &params.model;
+    match source {
+        DataSource::Task { .. } => gpt.context,
+        _ => gpt.context.saturating_sub(params.episode.thought_budget).max(2),
+    }
 }

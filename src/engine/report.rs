@@ -15,7 +15,7 @@ use super::data::{self, Role};
 use super::eval::EvalReport;
 use super::plot::{chart_png, Panel, Series, PALETTE};
 use super::runner::{table, Results};
-use crate::plan::{ModelConfig, Plan, RunParams, RunPlan};
+use crate::plan::{Plan, RunParams, RunPlan};
 
 /// One run in `results.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -109,8 +109,8 @@ fn positions_by_step(params: &RunParams, dir: &Path) -> anyhow::Result<Box<dyn F
     if !logged.is_empty() {
         return Ok(Box::new(move |step| logged.range(..=step).next_back().map_or(0.0, |(_, &p)| p)));
     }
-    let ModelConfig::Gpt(gpt) = &params.model;
-    let train = data::load(&params.data.train, Role::Train, gpt.context)?;
+    let context = super::episodic::data_context(params, &params.data.train);
+    let train = data::load(&params.data.train, Role::Train, context)?;
     let n = train.sequences.len().max(1) as f64;
     let mean_inputs = train.sequences.iter().map(|s| s.tokens.len().saturating_sub(1)).sum::<usize>() as f64 / n;
     let per_step = 3.0 * (params.learn.batch * params.learn.accumulate) as f64 * mean_inputs;
