@@ -8,7 +8,7 @@ use crate::engine::device::{device, parse_device};
 use crate::engine::error::invalid;
 use crate::engine::thought_eval::evaluate_run;
 use crate::engine::train::{build_model, describe};
-use crate::plan::{DataSource, ModelConfig, RunPlan, TaskKind, TextSplit};
+use crate::plan::{DataSource, RunPlan, TaskKind, TextSplit};
 
 /// Parse `--data`: `jsonl:PATH`, `text:PATH` (the whole text, no split) or `task:NAME` (the run's own task settings
 /// when it trained on that task, else the defaults, seed 1).
@@ -57,8 +57,7 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             Some(text) => parse_data(text, &meta.run)?,
             None => meta.run.params.data.test.clone(),
         };
-        let ModelConfig::Gpt(gpt) = &meta.run.params.model;
-        let data = data::load(&source, Role::Test, gpt.context)?;
+        let data = data::load(&source, Role::Test, crate::engine::episodic::data_context(&meta.run.params, &source))?;
         // Thoughts placed as the run was evaluated: its own policy or its baseline rule, never the continuation.
         let report = evaluate_run(built.model.as_ref(), &data, &meta.run.params, None)?;
         anyhow::Ok((meta, data.name, report))

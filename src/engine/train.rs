@@ -189,14 +189,14 @@ fn log_every(steps: usize) -> usize {
 pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOptions) -> anyhow::Result<Outcome> {
     let params = &run.params;
     let (learn, eval_cfg) = (&params.learn, &params.eval);
-    let ModelConfig::Gpt(gpt) = &params.model;
     if learn.batch == 0 || learn.accumulate == 0 {
         return Err(invalid("`learn.batch` and `learn.accumulate` must be at least 1"));
     }
 
     // Data: every sequence fits the context (or the source was refused with a message).
-    let train = data::load(&params.data.train, Role::Train, gpt.context)?;
-    let test = data::load(&params.data.test, Role::Test, gpt.context)?;
+    let context = |source| super::episodic::data_context(params, source);
+    let train = data::load(&params.data.train, Role::Train, context(&params.data.train))?;
+    let test = data::load(&params.data.test, Role::Test, context(&params.data.test))?;
 
     // Model, optimiser, data order, RNG: fresh from the seed, or restored from a checkpoint.
     let mut trainer = Trainer::new(build_model(&params.model, device, params.seed)?, learn)?;
