@@ -272,7 +272,15 @@ impl Diagnostics {
     pub fn normalise(&mut self) {
         let key = |d: &Diagnostic| d.location.as_ref().map(|l| (l.file.clone(), l.line, l.column));
         self.0.sort_by(|a, b| key(a).cmp(&key(b)));
-        self.0.dedup();
+        // Not just adjacent repeats: runs interleave their errors at one location.
+        let mut seen: Vec<Diagnostic> = Vec::with_capacity(self.0.len());
+        self.0.retain(|d| {
+            let new = !seen.contains(d);
+            if new {
+                seen.push(d.clone());
+            }
+            new
+        });
     }
 }
 
@@ -326,6 +334,14 @@ mod tests {
             .with_hint("did you mean `cull`?");
         let expected = "error[E0203]: unknown key `cul` in `episode`\n --> a.think:2:5\n  |\n2 |     cul = 0.5\n  |     ^^^ not a key of `episode`\n  |\n  = help: did you mean `cull`?\n";
         assert_eq!(d.render(false), expected);
+    }
+
+    #[test]
+    fn normalise_drops_interleaved_repeats() {
+        let (a, b) = (Diagnostic::error("E0001", "a"), Diagnostic::error("E0002", "b"));
+        let mut d = Diagnostics(vec![a.clone(), b.clone(), a.clone(), b.clone()]);
+        d.normalise();
+        assert_eq!(d.0, vec![a, b]);
     }
 
     #[test]
