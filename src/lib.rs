@@ -8,6 +8,10 @@
 //! ```
 //!
 //! The engine never sees spec text, only [`plan::Plan`]s; the front end never touches tensors.
+//!
+//! Front-end stage functions: [`parse_spec`] (text → [`syntax::SpecAst`]), [`compile_str`] / [`compile_file`]
+//! (text → imports → [`check::check`] → [`plan::Plan`], or every error as [`diagnostic::Diagnostics`]),
+//! [`print_plan`] / [`plan_to_ron`] (plan → text), and [`load_plan`] (a spec or a `.ron` / `.json` plan file).
 
 pub mod check;
 pub mod cli;
