@@ -122,20 +122,12 @@ pub struct DataConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DataSource {
     /// A built-in generated task, deterministic by seed.
-    Task {
-        task: TaskKind,
-        count: usize,
-        seed: u64,
-    },
+    Task { task: TaskKind, count: usize, seed: u64 },
     /// JSONL with `{"text": …}` or `{"prompt": …, "answer": …}` per line.
     Jsonl { path: String },
     /// A text file or a folder of `.txt` files, packed into fixed-length sequences.
     /// `split` selects the part of the deterministic train/held-out split this source reads.
-    Text {
-        path: String,
-        split: TextSplit,
-        holdout: f64,
-    },
+    Text { path: String, split: TextSplit, holdout: f64 },
 }
 
 /// Which part of a text source's deterministic split to read.
@@ -262,15 +254,7 @@ pub struct LearnConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Optimizer {
-    AdamW {
-        lr: f64,
-        warmup: usize,
-        weight_decay: f64,
-        beta1: f64,
-        beta2: f64,
-        eps: f64,
-        schedule: Schedule,
-    },
+    AdamW { lr: f64, warmup: usize, weight_decay: f64, beta1: f64, beta2: f64, eps: f64, schedule: Schedule },
 }
 
 /// Learning-rate schedule after warmup.

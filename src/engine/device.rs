@@ -21,9 +21,7 @@ pub fn parse_device(text: &str) -> anyhow::Result<DeviceSpec> {
         "cuda" | "gpu" => Ok(DeviceSpec::Cuda(0)),
         other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(n)) => Ok(DeviceSpec::Cuda(n)),
-            _ => anyhow::bail!(
-                "unknown device `{other}`: expected `cpu`, `cuda` or `cuda:N` (e.g. `cuda:0`)"
-            ),
+            _ => anyhow::bail!("unknown device `{other}`: expected `cpu`, `cuda` or `cuda:N` (e.g. `cuda:0`)"),
         },
     }
 }

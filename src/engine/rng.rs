@@ -11,9 +11,7 @@ pub struct Rng {
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self {
-            state: seed ^ 0x9e37_79b9_7f4a_7c15,
-        }
+        Self { state: seed ^ 0x9e37_79b9_7f4a_7c15 }
     }
 
     /// An independent stream for a named purpose (data order, fallback sampling, …) derived from one seed.
@@ -72,10 +70,7 @@ mod tests {
         assert_eq!(a.next_u64(), b.next_u64());
         let mut c = Rng::from_state(a.state());
         assert_eq!(a.next_u64(), c.next_u64());
-        assert_ne!(
-            Rng::derive(7, "data").next_u64(),
-            Rng::derive(7, "fallback").next_u64()
-        );
+        assert_ne!(Rng::derive(7, "data").next_u64(), Rng::derive(7, "fallback").next_u64());
     }
 
     #[test]
