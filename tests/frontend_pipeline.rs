@@ -255,3 +255,16 @@ proptest! {
         prop_assert_eq!(&json, &plan);
     }
 }
+
+/// The plan's parameter estimate is the engine's real parameter count (so FLOPs and memory estimates start right).
+#[test]
+fn parameter_estimate_matches_the_engine_gpt() {
+    use candle_core::Device;
+    use candle_nn::VarMap;
+    use thinktok::plan::{GptConfig, VOCAB_SIZE};
+    let cfg = GptConfig { layers: 2, width: 16, heads: 2, context: 24, vocab_size: VOCAB_SIZE };
+    let varmap = VarMap::new();
+    thinktok::engine::model::Gpt::new_seeded(&cfg, &varmap, &Device::Cpu, 0).unwrap();
+    let real: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
+    assert_eq!(thinktok::check::estimate::gpt_parameters(&cfg), real as u64);
+}
