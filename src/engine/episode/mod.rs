@@ -43,6 +43,10 @@
 //! - Leave-one-out: one fast-forward sweep from the start placement (a row where the model places nothing gets
 //!   one fallback thought), the gain of each new thought is `LL(T) − LL(T∖{t})` over its window, and
 //!   `⌊cull · thoughts⌋` thoughts with the lowest gains are culled (of equal gains in one slot, the deepest first).
+//! - Fallbacks choose among free slots from the thought's prediction at each slot's decision point: `best_rank`
+//!   (lowest rank, then highest log-probability, then earliest slot); `sample` draws from
+//!   softmax(log p(thought) / T), the per-position normalised logit (raw logits are not comparable across
+//!   positions); `uniform`. Randomness comes only from the caller's [`Rng`].
 //! - Baseline insertions (`none`, `random`, `interval`, `answer_pause`, `dit`) place by rule: kept thoughts with
 //!   no gain, no culling, no rounds.
 //! - Thoughts of the start placement are never scored or culled; they count against the budget.
