@@ -184,3 +184,33 @@ fn evaluation_nll_matches_the_fast_forward_walk() {
     assert_eq!(report.n_tokens, n);
     assert!((report.real_nll - nll / n as f64).abs() < 1e-4, "{} vs {}", report.real_nll, nll / n as f64);
 }
+
+/// Diagnostic, not a check: the held-out figures of a finished run's checkpoint (`THINKTOK_CKPT=OUT/<id>/final`)
+/// under its own policy, the oracle (peeking) placement and no thoughts. Run with `--ignored --nocapture`.
+#[test]
+#[ignore = "diagnostic for a trained checkpoint named by THINKTOK_CKPT"]
+fn diagnose_checkpoint_placements() {
+    use thinktok::engine::{checkpoint, data, episodic::data_context};
+    let Some(dir) = std::env::var_os("THINKTOK_CKPT") else { return };
+    let (dir, meta) = checkpoint::read_meta(std::path::Path::new(&dir)).unwrap();
+    let params = &meta.run.params;
+    let built = build_model(&params.model, &Device::Cpu, params.seed).unwrap();
+    checkpoint::load_weights(&dir, &built.varmap, &Device::Cpu).unwrap();
+    let test = data::load(&params.data.test, data::Role::Test, data_context(params, &params.data.test)).unwrap();
+    let n = Some(500);
+    let mut oracle = params.clone();
+    oracle.eval.placement = EvalPlacement::Oracle;
+    for (name, placer) in [
+        ("own", Placer::for_run(params)),
+        ("oracle", Placer::for_run(&oracle)),
+        ("none", Placer::Rule(Insertion::None, 0)),
+    ] {
+        let r = evaluate_with(built.model.as_ref(), &test, &placer, n).unwrap();
+        println!("{name}: nll {:.4} accuracy {:?} {:?}", r.real_nll, r.accuracy, r.thoughts);
+    }
+    let seqs: Vec<&Sequence> = test.sequences.iter().take(6).collect();
+    let own = place(built.model.as_ref(), &seqs, &Placer::for_run(params), &mut Rng::new(0)).unwrap();
+    for (s, p) in seqs.iter().zip(own) {
+        println!("{:?} -> {:?}", thinktok::engine::tokenizer::decode(&s.tokens), p.counts);
+    }
+}
