@@ -268,3 +268,17 @@ fn parameter_estimate_matches_the_engine_gpt() {
     let real: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
     assert_eq!(thinktok::check::estimate::gpt_parameters(&cfg), real as u64);
 }
+
+/// The plan's task lengths (used for the context check and token estimates) are the engine's.
+#[test]
+fn task_lengths_match_the_engine() {
+    use thinktok::plan::TaskKind;
+    for task in [
+        TaskKind::Sum3 { digits: 6 },
+        TaskKind::Multiply { digits: 3 },
+        TaskKind::Addition { terms: 2, digits: 3 },
+        TaskKind::Addition { terms: 11, digits: 1 },
+    ] {
+        assert_eq!(thinktok::check::estimate::task_tokens(&task), thinktok::engine::data::tasks::max_tokens(&task));
+    }
+}

@@ -239,6 +239,22 @@ pub fn relations(ctx: &mut Ctx, root: &RBlock, p: &RunParams) {
         );
         d.push_hint(format!("heads that divide {}: {}", gpt.width, divisors.join(", ")));
     }
+    for (key, src) in [("train", &p.data.train), ("test", &p.data.test)] {
+        if let DataSource::Task { task, .. } = src {
+            let len = super::estimate::task_tokens(task);
+            if len > gpt.context {
+                ctx.err(
+                    "E0310",
+                    at(&["data", key]),
+                    format!("`{key}` sequences are up to {len} tokens, longer than `model.context = {}`", gpt.context),
+                    "does not fit the context",
+                )
+                .push_hint(format!(
+                    "raise `model.context` to at least {len} (plus room for thoughts), or use fewer digits"
+                ));
+            }
+        }
+    }
     if p.data.train == p.data.test {
         ctx.err(
             "E0305",

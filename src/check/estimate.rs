@@ -7,14 +7,28 @@
 
 use crate::plan::*;
 
+/// Tokens of the longest example of a built-in task (prompt, answer, end of text), as the engine's data module
+/// formats it: `digits=T`, `a*b=` with the product reversed, `a+b+…=` with the sum reversed and padded.
+pub fn task_tokens(task: &TaskKind) -> usize {
+    match *task {
+        TaskKind::Sum3 { digits } => digits + 3,
+        TaskKind::Multiply { digits } => 4 * digits + 3,
+        TaskKind::Addition { terms, digits } => {
+            let mut max_sum = (terms as u128).saturating_mul(10u128.saturating_pow(digits.min(30) as u32) - 1);
+            let mut answer = 1;
+            while max_sum >= 10 {
+                max_sum /= 10;
+                answer += 1;
+            }
+            terms * digits + terms.saturating_sub(1) + 2 + answer
+        }
+    }
+}
+
 /// Real tokens of one sequence of a data source (the context for text and JSONL, which are packed or truncated).
 fn real_tokens(src: &DataSource, context: usize) -> usize {
     let len = match src {
-        // digits, separator, answer, end of text
-        DataSource::Task { task: TaskKind::Sum3 { digits }, .. } => digits + 3,
-        // a, ×, b, =, product (2·digits), end of text
-        DataSource::Task { task: TaskKind::Multiply { digits }, .. } => 4 * digits + 3,
-        DataSource::Task { task: TaskKind::Addition { terms, digits }, .. } => terms * (digits + 1) + digits + 2,
+        DataSource::Task { task, .. } => task_tokens(task),
         DataSource::Jsonl { .. } | DataSource::Text { .. } => context,
     };
     len.min(context)
