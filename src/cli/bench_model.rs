@@ -10,7 +10,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
 use serde::Serialize;
 
 use crate::engine::device::{device, parse_device};
-use crate::engine::model::{CausalLm, Gpt};
+use crate::engine::model::{process_cpu_seconds, CausalLm, Gpt};
 use crate::engine::rng::Rng;
 use crate::plan::{DeviceSpec, GptConfig, VOCAB_SIZE};
 
@@ -25,6 +25,9 @@ struct Report {
     train_tok_s: f64,
     forward_s: f64,
     train_s: f64,
+    /// Median CPU seconds (all threads) per forward / training step: steadier than wall time on a busy machine.
+    forward_cpu_s: Option<f64>,
+    train_cpu_s: Option<f64>,
     /// A separately timed training step split into its parts (medians).
     train_forward_s: f64,
     train_backward_s: f64,
@@ -59,7 +62,7 @@ pub fn run(json: bool, device_arg: Option<&str>, repeats: usize) -> anyhow::Resu
     let mut rng = Rng::new(0);
 
     let tokens = random_tokens(&mut rng, FORWARD_BATCH, SEQ, &dev)?;
-    let forward_s = median_time(repeats, &dev, || {
+    let (forward_s, forward_cpu_s) = median_time(repeats, &dev, || {
         model.forward_inference(&tokens)?.logits.sum_all()?.to_scalar::<f32>()?;
         Ok(())
     })?;
@@ -67,7 +70,7 @@ pub fn run(json: bool, device_arg: Option<&str>, repeats: usize) -> anyhow::Resu
     let data = random_tokens(&mut rng, TRAIN_BATCH, SEQ + 1, &dev)?;
     let (x, y) = (data.narrow(1, 0, SEQ)?, data.narrow(1, 1, SEQ)?);
     let mut opt = AdamW::new(varmap.all_vars(), ParamsAdamW { lr: 3e-4, weight_decay: 0.1, ..Default::default() })?;
-    let train_s = median_time(repeats, &dev, || {
+    let (train_s, train_cpu_s) = median_time(repeats, &dev, || {
         let loss = lm_loss(&model, &x, &y)?;
         opt.backward_step(&loss)?;
         loss.to_scalar::<f32>()?;
@@ -80,6 +83,8 @@ pub fn run(json: bool, device_arg: Option<&str>, repeats: usize) -> anyhow::Resu
         train_tok_s: (TRAIN_BATCH * SEQ) as f64 / train_s,
         forward_s,
         train_s,
+        forward_cpu_s,
+        train_cpu_s,
         train_forward_s,
         train_backward_s,
         train_adamw_s,
@@ -112,17 +117,24 @@ fn lm_loss(model: &Gpt, x: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
     candle_nn::loss::cross_entropy(&logits.reshape((b * t, v))?, &y.flatten_all()?)
 }
 
-/// Median seconds of `repeats` runs of `f`, after one untimed warm-up run.
-fn median_time(repeats: usize, dev: &Device, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+/// Median wall and CPU seconds of `repeats` runs of `f`, after one untimed warm-up run.
+fn median_time(
+    repeats: usize,
+    dev: &Device,
+    mut f: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<(f64, Option<f64>)> {
     f()?;
-    let mut times = Vec::with_capacity(repeats);
+    let (mut wall, mut cpu) = (Vec::with_capacity(repeats), Vec::with_capacity(repeats));
     for _ in 0..repeats {
-        let start = Instant::now();
+        let (start, cpu_start) = (Instant::now(), process_cpu_seconds());
         f()?;
         dev.synchronize()?;
-        times.push(start.elapsed().as_secs_f64());
+        wall.push(start.elapsed().as_secs_f64());
+        if let (Some(a), Some(b)) = (cpu_start, process_cpu_seconds()) {
+            cpu.push(b - a);
+        }
     }
-    Ok(median(times))
+    Ok((median(wall), (cpu.len() == repeats).then(|| median(cpu))))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -167,13 +179,25 @@ fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
         "GPT {} layers, width {}, {} heads, vocab {}, context {} ({} parameters) on {}, {} threads, median of {}",
         r.layers, r.width, r.heads, r.vocab, r.context, r.params, r.device, r.threads, r.repeats
     );
+    let cpu = |s: Option<f64>| s.map(|s| format!(", {s:.3} CPU s")).unwrap_or_default();
     println!(
-        "  forward (no grad) {}x{}: {:>8.0} tok/s  ({:.3} s)",
-        r.forward_batch, r.seq, r.forward_tok_s, r.forward_s
+        "  forward (no grad) {}x{}: {:>8.0} tok/s  ({:.3} s{})",
+        r.forward_batch,
+        r.seq,
+        r.forward_tok_s,
+        r.forward_s,
+        cpu(r.forward_cpu_s)
     );
     println!(
-        "  training step     {}x{}: {:>8.0} tok/s  ({:.3} s = forward {:.3} + backward {:.3} + AdamW {:.3})",
-        r.train_batch, r.seq, r.train_tok_s, r.train_s, r.train_forward_s, r.train_backward_s, r.train_adamw_s
+        "  training step     {}x{}: {:>8.0} tok/s  ({:.3} s{}; split: forward {:.3} + backward {:.3} + AdamW {:.3})",
+        r.train_batch,
+        r.seq,
+        r.train_tok_s,
+        r.train_s,
+        cpu(r.train_cpu_s),
+        r.train_forward_s,
+        r.train_backward_s,
+        r.train_adamw_s
     );
     Ok(())
 }

@@ -150,8 +150,10 @@ pub struct Gpt {
 
 impl Gpt {
     /// The model with weights from `vb`; a `VarMap`-backed builder creates them (normal, std 0.02; the
-    /// residual projections scaled by 1/sqrt(2·layers); layer norms 1 and 0).
+    /// residual projections scaled by 1/sqrt(2·layers); layer norms 1 and 0). Also tunes the process's
+    /// allocator for tensor work once ([`super::tune_allocator`]).
     pub fn new(cfg: &GptConfig, vb: VarBuilder) -> Result<Self> {
+        super::tune_allocator();
         if cfg.heads == 0 || cfg.width % cfg.heads != 0 || cfg.context == 0 || cfg.vocab_size == 0 {
             candle_core::bail!(
                 "invalid GPT shape: width {} must be a multiple of its {} heads, context and vocabulary positive",

@@ -1,6 +1,7 @@
 //! The language models the engine trains and runs: the own small GPT, its per-row KV cache, and the
 //! [`CausalLm`] trait that the training loop and the episode phase use, so that another model can slot in later.
 
+mod alloc;
 mod cache;
 #[cfg(target_arch = "x86_64")]
 mod cached;
@@ -11,6 +12,7 @@ mod init;
 mod kernels;
 pub mod ops;
 
+pub use alloc::{process_cpu_seconds, tune_allocator};
 pub use cache::KvCache;
 pub use gpt::Gpt;
 
