@@ -9,6 +9,20 @@ pub fn stderr_color() -> bool {
 }
 
 pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
+    // A plan file is checked by reading it (format version included).
+    if args.spec.extension().is_some_and(|e| e == "ron" || e == "json") {
+        return match crate::load_plan(&args.spec) {
+            Ok(plan) => {
+                let n = plan.runs.len();
+                println!("{}: ok (a plan of {n} run{})", args.spec.display(), if n == 1 { "" } else { "s" });
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                Ok(ExitCode::from(super::EXIT_INVALID))
+            }
+        };
+    }
     match crate::compile_file(&args.spec) {
         Ok(plan) => {
             println!(
