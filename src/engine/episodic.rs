@@ -145,15 +145,7 @@ impl Episodic {
         let is_ff = matches!(ep.insertion, Insertion::FastForward { .. });
         if is_ff && step % ep.every.max(1) != 0 {
             // Between episodes: the model's own placement so far.
-            let Placer::Own(policy) = Placer::for_run(&RunParams {
-                eval: crate::plan::EvalConfig {
-                    placement: crate::plan::EvalPlacement::Own,
-                    ..self.params.eval.clone()
-                },
-                ..self.params.clone()
-            }) else {
-                anyhow::bail!("a fast-forward run has no own policy");
-            };
+            let policy = thought_eval::own_policy(ep, None);
             let (scored, cost) = fast_forward(model, &tokens, None, &policy, default_chunk(model.device()))?;
             placed.episode_positions = cost.positions;
             for s in scored {

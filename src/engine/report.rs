@@ -61,7 +61,7 @@ pub fn write(plan: &Plan, results: &Results, out: &Path) -> anyhow::Result<()> {
         spread(&groups),
         key(&groups, &panels),
         table(results)
-    );
+    ) + &transitions(plan, out);
     std::fs::write(out.join("report.md"), text)?;
     Ok(())
 }
@@ -241,6 +241,49 @@ fn spread(groups: &[Group<'_>]) -> String {
         out.push_str("- none: no difference in NLL or accuracy exceeds the seed spread.\n");
     }
     out
+}
+
+/// Per run with an episode phase: when the model's own placements took over from the fallback (from
+/// `episodes.jsonl`), and the last step's losses.
+fn transitions(plan: &Plan, out: &Path) -> String {
+    let mut rows = String::new();
+    for run in &plan.runs {
+        let lines = jsonl(&out.join(&run.id).join("episodes.jsonl"));
+        let episodes: Vec<&serde_json::Value> = lines.iter().filter(|v| v["episode"] == true).collect();
+        let Some(last) = lines.last() else { continue };
+        if episodes.is_empty() {
+            continue;
+        }
+        let share = |v: &serde_json::Value| v["share_by_model"].as_f64().unwrap_or(0.0);
+        let first = |pred: &dyn Fn(f64) -> bool| {
+            episodes
+                .iter()
+                .find(|v| pred(share(v)))
+                .and_then(|v| v["step"].as_u64())
+                .map_or("never".into(), |s| s.to_string())
+        };
+        let f = |k: &str| last[k].as_f64().map_or("–".into(), |v| format!("{v:.4}"));
+        rows.push_str(&format!(
+            "| {} | {} | {} | {:.2} | {} | {} | {} | {} |\n",
+            if run.label.is_empty() { &run.id } else { &run.label },
+            first(&|s| s > 0.0),
+            first(&|s| s >= 0.5),
+            episodes.last().map_or(0.0, |v| share(v)),
+            f("loss_real"),
+            f("loss_reinforce"),
+            f("loss_punish"),
+            f("mean_gain_kept"),
+        ));
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n## Episode phase: fallback to own placement\n\nShare of proposals the model placed itself (the rest: the \
+         fallback), and the last step's learning-phase losses (`episodes.jsonl` has every step).\n\n| run | first own \
+         | own ≥ 50 % | last share | real CE | reinforce | punish | mean gain kept |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n{rows}"
+    )
 }
 
 /// Mean curve of each group: per evaluation step, the mean over seeds of `(x, y)`.

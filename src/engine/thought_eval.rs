@@ -57,23 +57,11 @@ impl Placer {
     pub fn for_run(params: &RunParams) -> Self {
         let ep = &params.episode;
         let seed = params.seed;
-        let own = |threshold: Option<f64>| {
-            let (threshold_ff, max_consecutive) = match &ep.insertion {
-                Insertion::FastForward { threshold, max_consecutive, .. } => (*threshold, *max_consecutive),
-                _ => (None, 1),
-            };
-            Policy {
-                threshold: threshold.or(threshold_ff),
-                max_consecutive,
-                budget: ep.thought_budget,
-                blocked: vec![],
-            }
-        };
         match (&params.eval.placement, &ep.insertion) {
             (EvalPlacement::Oracle, _) => Placer::Oracle(ep.clone(), seed),
             (_, rule) if !matches!(rule, Insertion::FastForward { .. }) => Placer::Rule(rule.clone(), seed),
-            (EvalPlacement::Threshold(t), _) => Placer::Own(own(Some(*t))),
-            _ => Placer::Own(own(None)),
+            (EvalPlacement::Threshold(t), _) => Placer::Own(own_policy(ep, Some(*t))),
+            _ => Placer::Own(own_policy(ep, None)),
         }
     }
 
@@ -91,6 +79,16 @@ impl Placer {
             Placer::Oracle(..) => "oracle (DIAGNOSTIC: peeks at the continuation)".to_string(),
         }
     }
+}
+
+/// The model's own fast-forward policy under `ep`: top-1, or `p(thought) > threshold` (the given one, else the
+/// insertion's), within `max_consecutive` and `thought_budget`.
+pub fn own_policy(ep: &EpisodeConfig, threshold: Option<f64>) -> Policy {
+    let (threshold_ff, max_consecutive) = match &ep.insertion {
+        Insertion::FastForward { threshold, max_consecutive, .. } => (*threshold, *max_consecutive),
+        _ => (None, 1),
+    };
+    Policy { threshold: threshold.or(threshold_ff), max_consecutive, budget: ep.thought_budget, blocked: vec![] }
 }
 
 /// A baseline rule as spec text.
