@@ -2,7 +2,8 @@
 //! over the final augmented batch, on a random-init GPT whose thought logit is biased (see
 //! [`ThoughtBias`]) so that the fast-forward places about [`TARGET_K`] thoughts per sequence.
 //!
-//! Every figure is the median of `repeats` runs (after a warm-up run), all measured side by side in one process.
+//! Every figure is the median of `repeats` interleaved runs (after warm-ups), all measured in one process; each
+//! ratio is the median of per-repeat ratios.
 //! On a CPU shared with other work the ratios of the many-small-calls paths (fast-forward, episode) inflate: the
 //! work figures (`ff_work`, `episode_work`: positions computed over one forward's) are machine-independent.
 
@@ -98,26 +99,38 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
         every: 1,
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
-    let mut episode_positions = 0;
-
-    let forward_s = median_time(repeats, true, &dev, || {
+    let forward = || -> anyhow::Result<()> {
         model.forward(&batch)?.logits.max_keepdim(D::Minus1)?.sum_all()?.to_scalar::<f32>()?;
         Ok(())
-    })?;
-    // The fast-forward and the naive reference already ran once above (the exactness check): no extra warm-up.
-    let ff_s = median_time(repeats, false, &dev, || fast_forward(&model, &seqs, None, &policy, chunk).map(drop))?;
-    let naive_s = median_time(repeats, false, &dev, || fast_forward_naive(&model, &seqs, None, &policy).map(drop))?;
-    let episode_s = median_time(repeats, true, &dev, || {
-        let out = run_episode(&model, input, &episode_cfg, chunk, &mut Rng::new(1))?;
-        episode_positions = out.positions;
-        Ok(())
-    })?;
+    };
+    let episode = || run_episode(&model, input, &episode_cfg, chunk, &mut Rng::new(1));
+    // Warm-ups (the fast-forward and the naive reference already ran above, for the exactness check).
+    forward()?;
+    let episode_positions = episode()?.positions;
+    // Interleaved repeats: each ratio is taken within one repeat, so a load that drifts over the run (a shared
+    // CPU) biases no figure against another.
+    let mut times: [Vec<f64>; 4] = Default::default();
+    let mut ratios: [Vec<f64>; 3] = Default::default();
+    for _ in 0..repeats {
+        let fwd = timed(&dev, forward)?;
+        let ff = timed(&dev, || fast_forward(&model, &seqs, None, &policy, chunk).map(drop))?;
+        let naive = timed(&dev, || fast_forward_naive(&model, &seqs, None, &policy).map(drop))?;
+        let ep = timed(&dev, || episode().map(drop))?;
+        for (v, x) in times.iter_mut().zip([fwd, ff, naive, ep]) {
+            v.push(x);
+        }
+        for (v, x) in ratios.iter_mut().zip([ff, naive, ep]) {
+            v.push(x / fwd);
+        }
+    }
+    let [forward_s, ff_s, naive_s, episode_s] = times.map(median);
+    let [ff_ratio, naive_ratio, episode_ratio] = ratios.map(median);
 
     let report = Report {
         forward_tok_s: forward_positions as f64 / forward_s,
-        ff_ratio: ff_s / forward_s,
-        naive_ratio: naive_s / forward_s,
-        episode_ratio: episode_s / forward_s,
+        ff_ratio,
+        naive_ratio,
+        episode_ratio,
         rounds: ROUNDS,
         exact,
         k_mean,
@@ -179,25 +192,18 @@ fn padded(seqs: &[Vec<u32>], placements: &[Placement], dev: &Device) -> anyhow::
     Ok(Tensor::from_vec(flat, (rows.len(), t), dev)?)
 }
 
-/// Median seconds of `repeats` runs of `f`, after one untimed warm-up run if `warm_up`.
-fn median_time(
-    repeats: usize,
-    warm_up: bool,
-    dev: &Device,
-    mut f: impl FnMut() -> anyhow::Result<()>,
-) -> anyhow::Result<f64> {
-    if warm_up {
-        f()?;
-    }
-    let mut times = Vec::with_capacity(repeats);
-    for _ in 0..repeats {
-        let start = Instant::now();
-        f()?;
-        dev.synchronize()?;
-        times.push(start.elapsed().as_secs_f64());
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+/// Seconds one run of `f` takes, the device synchronised.
+fn timed(dev: &Device, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    dev.synchronize()?;
+    let start = Instant::now();
+    f()?;
+    dev.synchronize()?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// The process's peak resident memory (Linux `VmHWM`), in MiB; 0 where unknown. Host memory only.
