@@ -311,8 +311,11 @@ fn host_batch(data: &Dataset, indices: &[usize]) -> HostBatch {
 /// One line of held-out figures.
 pub fn describe(report: &EvalReport) -> String {
     let accuracy = report.accuracy.map_or(String::new(), |a| format!("  accuracy {a:.4}"));
+    let thoughts = report.thoughts.as_ref().filter(|t| t.thoughts_per_100 > 0.0).map_or(String::new(), |t| {
+        format!("  thoughts/100 {:.1} by {}", t.thoughts_per_100, t.placement)
+    });
     format!(
-        "held-out NLL {:.4} nats ({:.4} bits/token, {} tokens){accuracy}",
+        "held-out NLL {:.4} nats ({:.4} bits/token, {} tokens){accuracy}{thoughts}",
         report.real_nll, report.bits_per_token, report.n_tokens
     )
 }
