@@ -266,14 +266,7 @@ pub(super) fn causal_softmax_rows(p: &mut [f32], n: usize, i0: usize) {
     for (r, row) in p.chunks_mut(n).enumerate() {
         let vis = (i0 + r + 1).min(n);
         let (head, tail) = row.split_at_mut(vis);
-        let max = head.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        let mut sum = 0.0;
-        for v in head.iter_mut() {
-            *v = (*v - max).exp();
-            sum += *v;
-        }
-        let inv = 1.0 / sum;
-        head.iter_mut().for_each(|v| *v *= inv);
+        super::kernels::softmax_in_place(head);
         tail.iter_mut().for_each(|v| *v = 0.0);
     }
 }
