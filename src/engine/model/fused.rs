@@ -94,12 +94,13 @@ fn threads() -> Parallelism {
     }
 }
 
-/// y = x·wᵀ + b over the last dimension of `x`; `w` is (out, in).
+/// y = x·w + b over the last dimension of `x`; `w` is (in, out), GPT-2's Conv1D layout, which is also the one
+/// `gemm` takes without repacking the weight on every call (what small inference chunks would pay most).
 pub struct LinearOp;
 
 impl LinearOp {
     fn dims(x: &Layout, w: &Layout, b: &Layout) -> Result<(usize, usize, usize)> {
-        let (out, inp) = w.shape().dims2()?;
+        let (inp, out) = w.shape().dims2()?;
         if b.shape().dims() != [out] || x.dims().last() != Some(&inp) || inp == 0 || out == 0 {
             candle_core::bail!("linear: input {:?}, weight {:?}, bias {:?}", x.shape(), w.shape(), b.shape());
         }
@@ -132,7 +133,7 @@ impl CustomOp3 for LinearOp {
             y.extend_from_slice(b);
         }
         if rows > 0 {
-            // SAFETY: y is rows×out, x rows×inp, w out×inp, all contiguous and distinct.
+            // SAFETY: y is rows×out, x rows×inp, w inp×out, all contiguous and distinct.
             unsafe {
                 matmul(
                     rows,
@@ -142,7 +143,7 @@ impl CustomOp3 for LinearOp {
                     out,
                     true,
                     Mat::rows(x.as_ptr(), inp),
-                    Mat::rows(w.as_ptr(), inp).t(),
+                    Mat::rows(w.as_ptr(), out),
                     1.0,
                     threads(),
                 )
@@ -170,7 +171,7 @@ impl CustomOp3 for LinearOp {
             with_slice(w, name, |w| {
                 with_slice(&grad, name, |g| {
                     let mut dx = vec![0.0f32; rows * inp];
-                    let mut dw = vec![0.0f32; out * inp];
+                    let mut dw = vec![0.0f32; inp * out];
                     let mut db = vec![0.0f32; out];
                     for row in g.chunks(out) {
                         db.iter_mut().zip(row).for_each(|(d, &v)| *d += v);
@@ -187,19 +188,19 @@ impl CustomOp3 for LinearOp {
                                 inp,
                                 false,
                                 gm,
-                                Mat::rows(w.as_ptr(), inp),
+                                Mat::rows(w.as_ptr(), out).t(),
                                 1.0,
                                 threads(),
                             );
                             matmul(
-                                out,
                                 inp,
+                                out,
                                 rows,
                                 dw.as_mut_ptr(),
-                                inp,
+                                out,
                                 false,
-                                gm.t(),
-                                Mat::rows(x.as_ptr(), inp),
+                                Mat::rows(x.as_ptr(), inp).t(),
+                                gm,
                                 1.0,
                                 threads(),
                             );

@@ -1,8 +1,8 @@
 //! The own small GPT: learned positions, pre-LayerNorm blocks, causal self-attention, GELU-tanh MLP, untied head.
 //!
 //! Weight names follow GPT-2 (`wte`, `wpe`, `h.{i}.ln_1`, `h.{i}.attn.c_attn`, …, `ln_f`, `lm_head`) so that
-//! checkpoints convert by name; linear weights are stored (out, in) as candle does, the transpose of GPT-2's
-//! Conv1D.
+//! checkpoints convert by name; linear weights are stored (in, out) as GPT-2's Conv1D stores them (`lm_head`
+//! too: (D, V), the transpose of Hugging Face's `lm_head.weight`).
 
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
@@ -39,7 +39,7 @@ impl LayerNorm {
 }
 
 fn linear(inp: usize, out: usize, bias: bool, std: f64, vb: VarBuilder) -> Result<Linear> {
-    let weight = vb.get_with_hints((out, inp), "weight", Init::Randn { mean: 0.0, stdev: std })?;
+    let weight = vb.get_with_hints((inp, out), "weight", Init::Randn { mean: 0.0, stdev: std })?;
     let bias = if bias { Some(vb.get_with_hints(out, "bias", Init::Const(0.0))?) } else { None };
     Ok(Linear { weight, bias })
 }

@@ -7,7 +7,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Modul
 
 use super::kernels::{self, SoftmaxDims};
 
-/// A linear layer, weight (out, in) as candle stores it (GPT-2's Conv1D stores the transpose).
+/// A linear layer, weight (in, out) as GPT-2's Conv1D stores it (the transpose of `candle_nn::Linear`).
 #[derive(Debug, Clone)]
 pub struct Linear {
     pub weight: Tensor,
@@ -29,12 +29,12 @@ impl Module for Linear {
             Some((&inp, lead)) => (lead.iter().product::<usize>(), inp),
             None => candle_core::bail!("linear layer on a scalar"),
         };
-        let out = self.weight.dim(0)?;
+        let out = self.weight.dim(1)?;
         #[cfg(target_arch = "x86_64")]
         if let (true, Some(b)) = (use_kernels(x), &self.bias) {
             return x.contiguous()?.apply_op3(&self.weight.contiguous()?, &b.contiguous()?, super::fused::LinearOp);
         }
-        let y = x.reshape((rows, inp))?.matmul(&self.weight.t()?)?;
+        let y = x.reshape((rows, inp))?.matmul(&self.weight)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -347,9 +347,9 @@ mod tests {
     #[test]
     fn fused_linear_and_attention_match_composite_forms_and_their_gradients() {
         let x = randn(&[2, 70, 12], 5);
-        let (w, b) = (randn(&[36, 12], 6), randn(&[36], 7));
+        let (w, b) = (randn(&[12, 36], 6), randn(&[36], 7));
         let fast = |t: &[Tensor]| Linear { weight: t[1].clone(), bias: Some(t[2].clone()) }.forward(&t[0]);
-        let slow = |t: &[Tensor]| t[0].broadcast_matmul(&t[1].t()?)?.broadcast_add(&t[2]);
+        let slow = |t: &[Tensor]| t[0].broadcast_matmul(&t[1])?.broadcast_add(&t[2]);
         compare(&[x.clone(), w, b], fast, slow, "linear");
         // 70 positions: two query blocks, the second partial.
         let qkv = randn(&[2, 70, 36], 8);
