@@ -220,23 +220,41 @@ fn forward_is_causal() {
     }
 }
 
-#[test]
-fn every_parameter_receives_a_gradient() {
-    let (model, varmap) = tiny(6);
-    let mut rng = Rng::new(6);
-    let toks = Tensor::from_vec(random_tokens(&mut rng, 2 * 12), (2, 12), &Device::Cpu).unwrap();
-    let out = model.forward(&toks).unwrap();
+/// Gradients of the mean next-token loss for every variable, by name.
+fn lm_grads(model: &Gpt, varmap: &VarMap, toks: &Tensor) -> Vec<(String, Vec<f32>)> {
+    let out = model.forward(toks).unwrap();
     let (b, t, v) = out.logits.dims3().unwrap();
     let logits = out.logits.i((.., ..t - 1)).unwrap().reshape((b * (t - 1), v)).unwrap();
     let targets = toks.i((.., 1..)).unwrap().flatten_all().unwrap();
     let loss = candle_nn::loss::cross_entropy(&logits, &targets).unwrap();
     let grads = loss.backward().unwrap();
     let vars = varmap.data().lock().unwrap();
-    assert_eq!(vars.len(), 4 + 2 * 12 + 1, "variables: {:?}", vars.keys());
-    for (name, var) in vars.iter() {
-        let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
-        let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+    let mut named: Vec<(String, Vec<f32>)> = vars
+        .iter()
+        .map(|(name, var)| {
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+            (name.clone(), g.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        })
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
+/// Every parameter receives a non-zero gradient, on the kernels' path and on the composite path (what CUDA
+/// runs), and the two paths' gradients agree.
+#[test]
+fn every_parameter_receives_a_gradient() {
+    let (model, varmap) = sized(6, 80);
+    let toks = Tensor::from_vec(random_tokens(&mut Rng::new(6), 2 * 70), (2, 70), &Device::Cpu).unwrap();
+    let fast = lm_grads(&model, &varmap, &toks);
+    let slow = with_composite_ops(|| lm_grads(&model, &varmap, &toks));
+    assert_eq!(fast.len(), 4 + 2 * 12 + 1, "variables: {:?}", fast.iter().map(|v| &v.0).collect::<Vec<_>>());
+    for ((name, f), (_, s)) in fast.iter().zip(&slow) {
+        let norm: f32 = f.iter().map(|v| v * v).sum();
         assert!(norm > 0.0 && norm.is_finite(), "gradient of {name} has norm {norm}");
+        let scale = s.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        let d = max_diff(f, s);
+        assert!(d <= 1e-3 * scale, "{name}: kernels and composite gradients differ by {d} (scale {scale})");
     }
 }
 
