@@ -137,6 +137,7 @@ fn median_time(
     Ok((median(wall), (cpu.len() == repeats).then(|| median(cpu))))
 }
 
+/// The median of `v`, which holds at least one value (`--repeats` is checked to be at least 1).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]

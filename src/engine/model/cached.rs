@@ -121,41 +121,38 @@ impl CustomOp3 for CachedAttentionOp {
         let yp = SharedMut(y.as_mut_ptr());
         let scale = 1.0 / (hd as f32).sqrt();
         let (qp, kp, vp) = (qkv.as_ptr() as usize, keys.as_ptr() as usize, values.as_ptr() as usize);
-        (0..batch * heads).into_par_iter().for_each_init(
-            || Vec::<f32>::new(),
-            |p, task| {
-                let (b, h) = (task / heads, task % heads);
-                let (off, n) = (self.rows.offsets[b], self.rows.valid[b]);
-                let kv = ((b * heads + h) * t_max) * hd;
-                for i0 in (0..n).step_by(QUERY_BLOCK) {
-                    let i1 = (i0 + QUERY_BLOCK).min(n);
-                    let (m, keys_seen) = (i1 - i0, off + i1);
-                    p.resize(m * keys_seen, 0.0);
-                    // SAFETY: every offset stays inside its buffer (checked shapes); this task alone writes rows
-                    // i0..i1 of row b's head-h columns of y.
-                    unsafe {
-                        let q = Mat::rows((qp as *const f32).add((b * c + i0) * 3 * d + h * hd), 3 * d);
-                        let k = Mat::rows((kp as *const f32).add(kv), hd);
-                        matmul(m, keys_seen, hd, p.as_mut_ptr(), keys_seen, false, q, k.t(), scale, Parallelism::None);
-                        causal_softmax_rows(p, keys_seen, off + i0);
-                        let v = Mat::rows((vp as *const f32).add(kv), hd);
-                        let dst = yp.get().add((b * c + i0) * d + h * hd);
-                        matmul(
-                            m,
-                            hd,
-                            keys_seen,
-                            dst,
-                            d,
-                            false,
-                            Mat::rows(p.as_ptr(), keys_seen),
-                            v,
-                            1.0,
-                            Parallelism::None,
-                        );
-                    }
+        (0..batch * heads).into_par_iter().for_each_init(Vec::<f32>::new, |p, task| {
+            let (b, h) = (task / heads, task % heads);
+            let (off, n) = (self.rows.offsets[b], self.rows.valid[b]);
+            let kv = ((b * heads + h) * t_max) * hd;
+            for i0 in (0..n).step_by(QUERY_BLOCK) {
+                let i1 = (i0 + QUERY_BLOCK).min(n);
+                let (m, keys_seen) = (i1 - i0, off + i1);
+                p.resize(m * keys_seen, 0.0);
+                // SAFETY: every offset stays inside its buffer (checked shapes); this task alone writes rows
+                // i0..i1 of row b's head-h columns of y.
+                unsafe {
+                    let q = Mat::rows((qp as *const f32).add((b * c + i0) * 3 * d + h * hd), 3 * d);
+                    let k = Mat::rows((kp as *const f32).add(kv), hd);
+                    matmul(m, keys_seen, hd, p.as_mut_ptr(), keys_seen, false, q, k.t(), scale, Parallelism::None);
+                    causal_softmax_rows(p, keys_seen, off + i0);
+                    let v = Mat::rows((vp as *const f32).add(kv), hd);
+                    let dst = yp.get().add((b * c + i0) * d + h * hd);
+                    matmul(
+                        m,
+                        hd,
+                        keys_seen,
+                        dst,
+                        d,
+                        false,
+                        Mat::rows(p.as_ptr(), keys_seen),
+                        v,
+                        1.0,
+                        Parallelism::None,
+                    );
                 }
-            },
-        );
+            }
+        });
         Ok((CpuStorage::F32(y), Shape::from((batch, c, d))))
     }
 }
