@@ -228,9 +228,10 @@ fn spread(groups: &[Group<'_>]) -> String {
                 }
                 any = true;
                 let a_better = if lower_better { ma < mb } else { ma > mb };
-                let (win, lose) = if a_better { (&a.label, &b.label) } else { (&b.label, &a.label) };
+                let ((win, mw), (lose, ml)) =
+                    if a_better { ((&a.label, ma), (&b.label, mb)) } else { ((&b.label, mb), (&a.label, ma)) };
                 out.push_str(&format!(
-                    "- {name}: `{win}` better than `{lose}` ({ma:.4} vs {mb:.4}; |Δ| {:.4} > spread {:.4})\n",
+                    "- {name}: `{win}` better than `{lose}` ({mw:.4} vs {ml:.4}; |Δ| {:.4} > spread {:.4})\n",
                     (ma - mb).abs(),
                     sa + sb
                 ));
