@@ -17,10 +17,10 @@ use super::checkpoint::{self, Meta};
 use super::data::{self, Batch, Dataset, HostBatch, Role, Sampler, Sequence};
 use super::error::invalid;
 use super::eval::EvalReport;
-use super::thought_eval::evaluate_run;
 use super::model::{CausalLm, Gpt};
 use super::optim::{AdamW, AdamWParams};
 use super::rng::Rng;
+use super::thought_eval::evaluate_run;
 use crate::plan::{LearnConfig, ModelConfig, Optimizer, RunPlan, Schedule};
 
 /// Learning rate for optimiser step `step` (0-based) of `total`: linear warmup, then the schedule.
@@ -311,9 +311,11 @@ fn host_batch(data: &Dataset, indices: &[usize]) -> HostBatch {
 /// One line of held-out figures.
 pub fn describe(report: &EvalReport) -> String {
     let accuracy = report.accuracy.map_or(String::new(), |a| format!("  accuracy {a:.4}"));
-    let thoughts = report.thoughts.as_ref().filter(|t| t.thoughts_per_100 > 0.0).map_or(String::new(), |t| {
-        format!("  thoughts/100 {:.1} by {}", t.thoughts_per_100, t.placement)
-    });
+    let thoughts = report
+        .thoughts
+        .as_ref()
+        .filter(|t| t.thoughts_per_100 > 0.0)
+        .map_or(String::new(), |t| format!("  thoughts/100 {:.1} by {}", t.thoughts_per_100, t.placement));
     format!(
         "held-out NLL {:.4} nats ({:.4} bits/token, {} tokens){accuracy}{thoughts}",
         report.real_nll, report.bits_per_token, report.n_tokens
