@@ -60,9 +60,9 @@ fn default_spec_is_plain_training_on_sum3() {
     assert_eq!(plan.runs.len(), 1);
     let p = &plan.runs[0].params;
     assert_eq!(p.episode.insertion, thinktok::plan::Insertion::None);
-    assert_eq!(p.learn.steps, 1500);
-    assert_eq!(p.learn.batch, 64);
-    assert_eq!(p.eval.every, 250);
+    assert_eq!(p.learn.steps, 2000);
+    assert_eq!(p.learn.batch, 128);
+    assert_eq!(p.eval.every, 500);
     let thinktok::plan::ModelConfig::Gpt(g) = &p.model;
     assert_eq!((g.layers, g.width, g.heads, g.context), (2, 128, 4, 64));
     use thinktok::plan::{DataSource, TaskKind};
