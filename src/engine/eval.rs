@@ -28,6 +28,38 @@ pub struct EvalReport {
     pub thoughts: Option<super::thought_eval::ThoughtFigures>,
 }
 
+/// What an evaluation accumulates over its batches.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sums {
+    pub nll_sum: f64,
+    pub n_tokens: usize,
+    pub answered: usize,
+    pub correct: usize,
+    pub n_sequences: usize,
+}
+
+impl EvalReport {
+    /// The report from accumulated sums; an error naming `data_name` if no target token was scored.
+    pub(crate) fn from_sums(
+        data_name: &str,
+        sums: Sums,
+        thoughts: Option<super::thought_eval::ThoughtFigures>,
+    ) -> anyhow::Result<Self> {
+        if sums.n_tokens == 0 {
+            anyhow::bail!("`{data_name}` has no target tokens to evaluate");
+        }
+        let real_nll = sums.nll_sum / sums.n_tokens as f64;
+        Ok(EvalReport {
+            real_nll,
+            bits_per_token: real_nll / std::f64::consts::LN_2,
+            accuracy: (sums.answered > 0).then(|| sums.correct as f64 / sums.answered as f64),
+            n_tokens: sums.n_tokens,
+            n_sequences: sums.n_sequences,
+            thoughts,
+        })
+    }
+}
+
 /// Sequences per forward pass during evaluation.
 pub const EVAL_BATCH: usize = 64;
 
@@ -69,16 +101,5 @@ pub fn evaluate(model: &dyn CausalLm, data: &Dataset, max_sequences: Option<usiz
             }
         }
     }
-    if n_tokens == 0 {
-        anyhow::bail!("`{}` has no target tokens to evaluate", data.name);
-    }
-    let real_nll = nll_sum / n_tokens as f64;
-    Ok(EvalReport {
-        real_nll,
-        bits_per_token: real_nll / std::f64::consts::LN_2,
-        accuracy: (answered > 0).then(|| correct as f64 / answered as f64),
-        n_tokens,
-        n_sequences: n,
-        thoughts: None,
-    })
+    EvalReport::from_sums(&data.name, Sums { nll_sum, n_tokens, answered, correct, n_sequences: n }, None)
 }

@@ -24,7 +24,7 @@ use super::episode::baselines::{self, BaselineInput};
 use super::episode::fast_forward::{fast_forward, score};
 use super::episode::walk::Policy;
 use super::episode::{default_chunk, run_episode, EpisodeInput, Placement};
-use super::eval::{EvalReport, EVAL_BATCH};
+use super::eval::{EvalReport, Sums, EVAL_BATCH};
 use super::model::CausalLm;
 use super::rng::Rng;
 use crate::plan::{EpisodeConfig, EvalPlacement, Insertion, RunParams, PAD_ID, THOUGHT_ID};
@@ -197,23 +197,14 @@ pub fn evaluate_with(
         real_total += chunk.iter().map(|s| s.tokens.len()).sum::<usize>();
         thought_total += placements.iter().map(Placement::total).sum::<usize>();
     }
-    if n_tokens == 0 {
-        anyhow::bail!("`{}` has no target tokens to evaluate", data.name);
-    }
-    let real_nll = nll_sum / n_tokens as f64;
     let real = real_total.max(1) as f64;
-    Ok(EvalReport {
-        real_nll,
-        bits_per_token: real_nll / std::f64::consts::LN_2,
-        accuracy: (answered > 0).then(|| correct as f64 / answered as f64),
-        n_tokens,
-        n_sequences: n,
-        thoughts: Some(ThoughtFigures {
-            thoughts_per_100: 100.0 * thought_total as f64 / real,
-            positions_per_real_token: (real_total + thought_total) as f64 / real,
-            placement: placer.describe(),
-        }),
-    })
+    let thoughts = ThoughtFigures {
+        thoughts_per_100: 100.0 * thought_total as f64 / real,
+        positions_per_real_token: (real_total + thought_total) as f64 / real,
+        placement: placer.describe(),
+    };
+    let sums = Sums { nll_sum, n_tokens, answered, correct, n_sequences: n };
+    EvalReport::from_sums(&data.name, sums, Some(thoughts))
 }
 
 /// Figures of one batch under fixed placements.
