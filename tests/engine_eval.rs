@@ -34,9 +34,8 @@ fn accuracy_equals_greedy_decoding_and_padding_changes_nothing() {
         p.data.test = DataSource::Task { task: task.clone(), count: 48, seed: 1 };
         p.learn.steps = 60;
         p.eval.every = 60;
-        if let Optimizer::AdamW { lr, .. } = &mut p.learn.optimizer {
-            *lr = 1e-2;
-        }
+        let Optimizer::AdamW { lr, .. } = &mut p.learn.optimizer;
+        *lr = 1e-2;
     });
     run_plan(
         &plan,

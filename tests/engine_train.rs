@@ -70,9 +70,8 @@ fn training_lowers_the_held_out_loss() {
     let plan = tiny_plan_with(|p| {
         p.learn.steps = 40;
         p.eval.every = 40;
-        if let Optimizer::AdamW { lr, .. } = &mut p.learn.optimizer {
-            *lr = 1e-2;
-        }
+        let Optimizer::AdamW { lr, .. } = &mut p.learn.optimizer;
+        *lr = 1e-2;
     });
     let results = run_plan(&plan, &options(&out)).unwrap();
     let eval = results.runs[0].eval.clone().unwrap();

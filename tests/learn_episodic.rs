@@ -90,9 +90,8 @@ fn short_episodic_run_lowers_training_loss_and_changes_the_thought_rate() {
         p.learn.steps = 30;
         p.eval.every = 30;
         // A high learning rate so that 30 steps of a width-16 model learn where to think.
-        if let Optimizer::AdamW { lr, .. } = &mut p.learn.optimizer {
-            *lr = 2e-2;
-        }
+        let Optimizer::AdamW { lr, .. } = &mut p.learn.optimizer;
+        *lr = 2e-2;
     });
     let run = &plan.runs[0];
     let ModelConfig::Gpt(gpt) = &run.params.model;
