@@ -250,6 +250,19 @@ pub struct LearnConfig {
     pub reinforce: f64,
     /// Weight of the unlikelihood `−log(1 − p(thought))` at culled slots.
     pub punish: f64,
+    /// Which placement the real-token loss is trained on in episode steps.
+    pub real_loss: RealLoss,
+}
+
+/// The placement under which the learning phase's real-token cross-entropy is computed on episode steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RealLoss {
+    /// The episode's kept placement (DESIGN.md's learning phase). Kept thoughts were chosen by looking at the
+    /// continuation, so their positions can carry information about it.
+    Kept,
+    /// The model's own fast-forward placement (what evaluation sees); the episode's kept and culled thoughts only
+    /// give the reinforce and punish targets, on a second pass over the kept placement.
+    Own,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -86,6 +86,7 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
     push("learn.grad_clip", l.grad_clip.map_or("none".into(), num));
     push("learn.reinforce", num(l.reinforce));
     push("learn.punish", num(l.punish));
+    push("learn.real_loss", format!("{:?}", l.real_loss).to_lowercase());
     let v = &p.eval;
     push("eval.every", v.every.to_string());
     push("eval.checkpoint_every", v.checkpoint_every.to_string());

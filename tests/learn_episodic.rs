@@ -213,3 +213,36 @@ fn diagnose_checkpoint_placements() {
         println!("{:?} -> {:?}", thinktok::engine::tokenizer::decode(&s.tokens), p.counts);
     }
 }
+
+/// With `learn.real_loss = own` the real tokens are learned under the model's own placement, not the kept one: a
+/// fresh model that places no thought itself sees its first step's real-token loss equal plain training's on the
+/// same batch, while the kept placement (which holds thoughts) gives a different one.
+#[test]
+fn real_loss_on_own_placement_ignores_the_kept_thoughts() {
+    let first_real = |real_loss: RealLoss, name: &str| {
+        let out = scratch(name);
+        let plan = tiny_plan_with(|p| {
+            episodic(p);
+            p.learn.steps = 2;
+            p.eval.every = 2;
+            p.learn.real_loss = real_loss;
+        });
+        run_plan(&plan, &options(&out)).unwrap();
+        let lines = jsonl(&out.join(&plan.runs[0].id).join("episodes.jsonl"));
+        assert!(lines[0]["kept"].as_u64().unwrap() > 0, "the episode keeps thoughts");
+        lines[0]["loss_real"].as_f64().unwrap()
+    };
+    let plain = {
+        let out = scratch("real-loss-plain");
+        let plan = tiny_plan_with(|p| {
+            p.learn.steps = 2;
+            p.eval.every = 2;
+        });
+        run_plan(&plan, &options(&out)).unwrap();
+        let lines = jsonl(&out.join(&plan.runs[0].id).join("metrics.jsonl"));
+        lines[0]["loss"].as_f64().unwrap()
+    };
+    let (own, kept) = (first_real(RealLoss::Own, "real-loss-own"), first_real(RealLoss::Kept, "real-loss-kept"));
+    assert!((own - plain).abs() < 1e-5, "own {own} vs plain {plain}");
+    assert!((kept - plain).abs() > 1e-4, "kept {kept} vs plain {plain}");
+}

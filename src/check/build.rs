@@ -206,6 +206,10 @@ fn learn(b: &RBlock) -> Option<LearnConfig> {
         grad_clip: b.opt_f("grad_clip")?,
         reinforce: b.f("reinforce")?,
         punish: b.f("punish")?,
+        real_loss: match b.c("real_loss")?.func.name {
+            "own" => RealLoss::Own,
+            _ => RealLoss::Kept,
+        },
     })
 }
 

@@ -182,6 +182,11 @@ pub static STRATEGIES: &[FnSpec] = &[
     func("leave_one_out", &[], "One full sweep, leave-one-out gains, cull."),
 ];
 
+pub static REAL_LOSSES: &[FnSpec] = &[
+    func("kept", &[], "On the episode's kept placement (chosen with hindsight of the continuation)."),
+    func("own", &[], "On the model's own placement; the kept placement only gives reinforce/punish targets."),
+];
+
 pub static THOUGHT_KINDS: &[FnSpec] = &[
     func("discrete", &[], "A thought is a fixed learned embedding."),
     func("continuous", &[], "A thought's input is the previous position's last hidden state."),
@@ -256,6 +261,12 @@ pub static LEARN: BlockSpec = BlockSpec {
         key("grad_clip", Ty::OptFloat(gt(0.0)), Default::Float(1.0), "Global gradient-norm clip; `none` disables it."),
         key("reinforce", Ty::Float(ge(0.0)), Default::Float(1.0), "Weight of emitting `<|thought|>` at kept slots."),
         key("punish", Ty::Float(ge(0.0)), Default::Float(0.5), "Weight of the unlikelihood at culled slots."),
+        key(
+            "real_loss",
+            Ty::Choice(REAL_LOSSES),
+            Default::Call("kept"),
+            "Placement of the real-token loss on episode steps: `kept` or `own`.",
+        ),
     ],
 };
 

@@ -28,7 +28,7 @@ use super::learn::{build_batch, losses, Example};
 use super::rng::Rng;
 use super::thought_eval::{self, Placer};
 use super::train::{StepStats, Trainer};
-use crate::plan::{DataSource, Insertion, ModelConfig, RunParams};
+use crate::plan::{DataSource, Insertion, ModelConfig, RealLoss, RunParams};
 
 /// The episodic learning state of one run.
 pub struct Episodic {
@@ -107,7 +107,26 @@ impl Episodic {
                 .collect();
             let batch = build_batch(&examples, trainer.built.model.device())?;
             let logits = trainer.built.model.forward(&batch.inputs)?.logits;
-            let l = losses(&logits, &batch)?;
+            let mut l = losses(&logits, &batch)?;
+            let mut real_batch = None;
+            if placed.reinforce && learn.real_loss == RealLoss::Own {
+                // The kept placement gives only the thought targets; the real tokens are learned under the
+                // model's own placement, which (unlike the kept one) cannot encode the continuation.
+                let (own, cost) = self.own_placements(trainer, &seqs)?;
+                ep_pos += cost;
+                let none = Vec::new();
+                let own_examples: Vec<Example<'_>> = seqs
+                    .iter()
+                    .zip(&own)
+                    .map(|(s, p)| Example { sequence: s, placement: p, culled: &none, reinforce: false })
+                    .collect();
+                let own_batch = build_batch(&own_examples, trainer.built.model.device())?;
+                let own_logits = trainer.built.model.forward(&own_batch.inputs)?.logits;
+                l.real = losses(&own_logits, &own_batch)?.real;
+                self.positions += (cost + 3 * own_batch.positions) as u64;
+                real_batch = Some(own_batch);
+            }
+            let n_real = real_batch.as_ref().map_or(batch.n_real, |b| b.n_real);
             let loss = (l.total(learn.reinforce, learn.punish)? / micro_n as f64)?;
             for (acc, t) in terms.iter_mut().zip([&l.real, &l.reinforce, &l.punish]) {
                 // to_scalar copies to the host: three scalars per micro-batch.
@@ -115,7 +134,7 @@ impl Episodic {
             }
             total += f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
             trainer.accumulate(&mut grads, &loss)?;
-            real_tokens += batch.n_real;
+            real_tokens += n_real;
             real_in_batch += seqs.iter().map(|s| s.tokens.len()).sum::<usize>();
             kept += placed.kept;
             culled += placed.culled.iter().map(Vec::len).sum::<usize>();
@@ -145,14 +164,11 @@ impl Episodic {
         let is_ff = matches!(ep.insertion, Insertion::FastForward { .. });
         if is_ff && step % ep.every.max(1) != 0 {
             // Between episodes: the model's own placement so far.
-            let policy = thought_eval::own_policy(ep, None);
-            let (scored, cost) = fast_forward(model, &tokens, None, &policy, default_chunk(model.device()))?;
-            placed.episode_positions = cost.positions;
-            for s in scored {
-                placed.kept += s.placement.total();
-                placed.placements.push(s.placement);
-                placed.culled.push(Vec::new());
-            }
+            let (own, cost) = self.own_placements(trainer, seqs)?;
+            placed.episode_positions = cost;
+            placed.kept = own.iter().map(Placement::total).sum();
+            placed.culled = vec![Vec::new(); own.len()];
+            placed.placements = own;
             return Ok(placed);
         }
         if !is_ff && !matches!(ep.insertion, Insertion::Dit { .. }) {
@@ -179,6 +195,16 @@ impl Episodic {
             }
         }
         Ok(placed)
+    }
+
+    /// The model's own fast-forward placement of `seqs` (its policy so far: no rounds, no scores), and the
+    /// positions it computed.
+    fn own_placements(&self, trainer: &Trainer, seqs: &[&Sequence]) -> anyhow::Result<(Vec<Placement>, usize)> {
+        let model = trainer.built.model.as_ref();
+        let tokens: Vec<Vec<u32>> = seqs.iter().map(|s| s.tokens.clone()).collect();
+        let policy = thought_eval::own_policy(&self.params.episode, None);
+        let (scored, cost) = fast_forward(model, &tokens, None, &policy, default_chunk(model.device()))?;
+        Ok((scored.into_iter().map(|s| s.placement).collect(), cost.positions))
     }
 
     /// Append the step's line to `episodes.jsonl`.

@@ -53,6 +53,7 @@ pub fn tiny_params() -> RunParams {
             grad_clip: Some(1.0),
             reinforce: 1.0,
             punish: 0.5,
+            real_loss: RealLoss::Kept,
         },
         eval: EvalConfig { every: 6, checkpoint_every: 4, placement: EvalPlacement::Rule, max_sequences: None },
     }
