@@ -13,3 +13,9 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+/// The median of `v` (the upper one of an even count); NaN for no values.
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}

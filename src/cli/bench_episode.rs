@@ -15,6 +15,7 @@ use candle_core::{Device, Tensor, D};
 use candle_nn::VarMap;
 use serde::Serialize;
 
+use super::bench::median;
 use super::BenchSize;
 use crate::engine::device::{device, parse_device};
 use crate::engine::episode::bias::ThoughtBias;
@@ -199,11 +200,6 @@ fn timed(dev: &Device, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result
     f()?;
     dev.synchronize()?;
     Ok(start.elapsed().as_secs_f64())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// The process's peak resident memory (Linux `VmHWM`), in MiB; 0 where unknown. Host memory only.

@@ -14,6 +14,8 @@ use crate::engine::model::{process_cpu_seconds, CausalLm, Gpt};
 use crate::engine::rng::Rng;
 use crate::plan::{DeviceSpec, GptConfig, VOCAB_SIZE};
 
+use super::bench::median;
+
 const FORWARD_BATCH: usize = 32;
 const TRAIN_BATCH: usize = 16;
 const SEQ: usize = 256;
@@ -135,12 +137,6 @@ fn median_time(
         }
     }
     Ok((median(wall), (cpu.len() == repeats).then(|| median(cpu))))
-}
-
-/// The median of `v`, which holds at least one value (`--repeats` is checked to be at least 1).
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Median seconds of a training step's forward (with loss), backward, and AdamW update, timed separately.
