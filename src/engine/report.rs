@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::data::{self, Role};
 use super::eval::EvalReport;
 use super::plot::{chart_png, Panel, Series, PALETTE};
-use super::runner::{table, Results};
+use super::runner::{table, write_atomic, Results};
 use crate::plan::{Plan, RunParams, RunPlan};
 
 /// One run in `results.json`.
@@ -47,13 +47,13 @@ pub fn write(plan: &Plan, results: &Results, out: &Path) -> anyhow::Result<()> {
     let records: Vec<RunRecord> =
         plan.runs.iter().zip(&results.runs).map(|(run, r)| record(run, r, out)).collect::<anyhow::Result<_>>()?;
     let rich = RichResults { experiment: plan.experiment.clone(), axes: plan.axes.clone(), runs: records };
-    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&rich)?)?;
+    write_atomic(&out.join("results.json"), serde_json::to_string_pretty(&rich)?)?;
     let groups = group(plan, &rich.runs);
     let panels = [
         Panel { series: curves(&groups, |(step, _, nll)| (*step as f64, *nll)) },
         Panel { series: curves(&groups, |(_, pos, nll)| (*pos, *nll)) },
     ];
-    std::fs::write(out.join("curves.png"), chart_png(&panels, 560, 380))?;
+    write_atomic(&out.join("curves.png"), chart_png(&panels, 560, 380))?;
     let text = format!(
         "# {}\n\n{}\n{}\n{}\n## Runs\n\n{}",
         plan.experiment,
@@ -62,7 +62,7 @@ pub fn write(plan: &Plan, results: &Results, out: &Path) -> anyhow::Result<()> {
         key(&groups, &panels),
         table(results)
     ) + &transitions(plan, out);
-    std::fs::write(out.join("report.md"), text)?;
+    write_atomic(&out.join("report.md"), text)?;
     Ok(())
 }
 

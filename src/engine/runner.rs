@@ -76,10 +76,10 @@ fn to_ron<T: Serialize>(value: &T) -> anyhow::Result<String> {
     Ok(ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::new().struct_names(true))?)
 }
 
-/// Write `text` to `path` through a temporary file and a rename.
-fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Write `bytes` to `path` through a temporary file and a rename, so a crash never leaves a half-written file.
+pub(super) fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
+    std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
 }
@@ -164,9 +164,7 @@ pub fn run_plan(plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
         }
         results.runs.push(result);
     }
-    write_atomic(&opts.out.join("results.json"), &serde_json::to_string_pretty(&results)?)?;
-    write_atomic(&opts.out.join("report.md"), &format!("# {}\n\n{}", plan.experiment, table(&results)))?;
-    // The grouped report (mean ± std over seeds), the richer results.json and curves.png replace the plain ones.
+    // results.json (every run's parameters and figures), the grouped report.md and curves.png.
     super::report::write(plan, &results, &opts.out)?;
     Ok(results)
 }
