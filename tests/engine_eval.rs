@@ -9,6 +9,7 @@ use thinktok::engine::data::{Dataset, Role};
 use thinktok::engine::eval::evaluate;
 use thinktok::engine::model::CausalLm;
 use thinktok::engine::runner::{run_plan, RunOptions};
+use thinktok::engine::thought_eval::{evaluate_with, Placer};
 use thinktok::engine::train::build_model;
 use thinktok::engine::{checkpoint, data};
 use thinktok::plan::*;
@@ -64,4 +65,10 @@ fn accuracy_equals_greedy_decoding_and_padding_changes_nothing() {
     assert!((whole.real_nll - nll_sum / tokens as f64).abs() < 1e-5);
     // Both outcomes occur, so the comparison above tested something.
     assert!(right > 0 && right < 48, "{right} of 48 right");
+    // The runs' own evaluation path (thought-aware, here with no thoughts) gives the same figures.
+    let placed = evaluate_with(model, &test, &Placer::Rule(Insertion::None, 0), None).unwrap();
+    assert_eq!(placed.accuracy, whole.accuracy);
+    assert_eq!(placed.n_tokens, whole.n_tokens);
+    assert!((placed.real_nll - whole.real_nll).abs() < 1e-5, "{} vs {}", placed.real_nll, whole.real_nll);
+    assert_eq!(placed.thoughts.map(|t| t.thoughts_per_100), Some(0.0));
 }
