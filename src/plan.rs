@@ -210,6 +210,27 @@ pub struct GainConfig {
     pub reduce: GainReduce,
     /// Per-thought cost λ subtracted from every gain.
     pub cost: f64,
+    /// Which real tokens of the window count. Left out of the serialised plan when `All` (the original
+    /// semantics), so plans and run identities from before this field existed stay valid.
+    #[serde(default, skip_serializing_if = "GainTokens::is_all")]
+    pub over: GainTokens,
+}
+
+/// The real tokens a gain counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GainTokens {
+    /// Every real token of the window (DESIGN.md's definition).
+    #[default]
+    All,
+    /// Only the tokens the loss and the evaluation score: for prompt/answer data the answer and its
+    /// end-of-text, for text every token (there it equals `All`).
+    Targets,
+}
+
+impl GainTokens {
+    pub fn is_all(&self) -> bool {
+        *self == Self::All
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

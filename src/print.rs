@@ -45,9 +45,17 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
         GainReduce::Sum => "sum",
         GainReduce::Mean => "mean",
     };
+    let over = match e.gain.over {
+        GainTokens::All => "all",
+        GainTokens::Targets => "targets",
+    };
     push(
         "episode.gain",
-        format!("continuation(window = {}, reduce = {reduce}, cost = {})", opt_u(e.gain.window), num(e.gain.cost)),
+        format!(
+            "continuation(window = {}, reduce = {reduce}, cost = {}, over = {over})",
+            opt_u(e.gain.window),
+            num(e.gain.cost)
+        ),
     );
     push(
         "episode.strategy",

@@ -32,7 +32,7 @@ fn config(strategy: EpisodeStrategy, rounds: usize, budget: usize, fallback: Fal
         insertion: Insertion::FastForward { fallback, threshold: None, max_consecutive: 2 },
         cull: 0.5,
         cull_below_cost: false,
-        gain: GainConfig { window: Some(6), reduce: GainReduce::Sum, cost: 0.01 },
+        gain: GainConfig { window: Some(6), reduce: GainReduce::Sum, cost: 0.01, over: GainTokens::All },
         strategy,
         thoughts: ThoughtKind::Discrete,
         every: 1,
@@ -97,6 +97,7 @@ fn biased_fast_forward_really_places_thoughts() {
 fn check_round_gains_from_scratch(
     model: &dyn thinktok::engine::model::CausalLm,
     seqs: &[Vec<u32>],
+    firsts: Option<&[usize]>,
     cfg: &EpisodeConfig,
     out: &EpisodeOutput,
 ) {
@@ -110,7 +111,7 @@ fn check_round_gains_from_scratch(
             with.counts[t.slot] += 1;
             let two = [seqs[b].clone(), seqs[b].clone()];
             let s = score_naive(model, &two, &[with.clone(), current.clone()]).expect("score");
-            let expect = gain(&cfg.gain, t.slot, &s[0].ll, &s[1].ll);
+            let expect = gain(&cfg.gain, t.slot, firsts.map(|f| f[b]), &s[0].ll, &s[1].ll);
             let got = t.gain.expect("gain");
             assert!((got - expect).abs() < 1e-4, "row {b} round {}: gain {got} vs scratch {expect}", t.round);
             if is_kept {
@@ -146,12 +147,53 @@ fn round_gains_equal_gains_recomputed_from_scratch_and_counts_add_up() {
             assert!(s.placement.total() <= 4);
             assert!(s.placement.counts.iter().all(|&c| c <= 2));
         }
-        check_round_gains_from_scratch(&model, &seqs, &cfg, &out);
+        check_round_gains_from_scratch(&model, &seqs, None, &cfg, &out);
         let again = run_episode(&model, input, &cfg, 5, &mut Rng::new(11)).expect("episode");
         assert_eq!(out, again, "same seed, same episode");
         let other_chunk = run_episode(&model, input, &cfg, 64, &mut Rng::new(11)).expect("episode");
         let placements = |o: &EpisodeOutput| o.sequences.iter().map(|s| s.placement.clone()).collect::<Vec<_>>();
         assert_eq!(placements(&out), placements(&other_chunk), "chunk width does not change the result");
+    }
+}
+
+/// With `over = targets` a gain counts only the answer's tokens: rounds' and leave-one-out's gains equal gains
+/// recomputed from scratch over the answer, and thoughts whose window ends before the answer gain exactly 0 (− λ).
+#[test]
+fn gains_over_targets_count_only_the_answer_and_equal_gains_from_scratch() {
+    let gpt = tiny_gpt(8);
+    let model = ThoughtBias::new(&gpt, 0.2).expect("bias");
+    let seqs = sequences(12, &[30, 24, 17, 28]);
+    let firsts = [20usize, 12, 9, 25];
+    let mut cfg = config(EpisodeStrategy::Rounds, 5, 4, Fallback::Uniform);
+    cfg.gain.over = GainTokens::Targets;
+    let input = EpisodeInput { tokens: &seqs, prompt_lens: Some(&firsts), start: None };
+    let out = run_episode(&model, input, &cfg, 5, &mut Rng::new(5)).expect("episode");
+    check_round_gains_from_scratch(&model, &seqs, Some(&firsts), &cfg, &out);
+    let mut before_answer = 0;
+    for (b, s) in out.sequences.iter().enumerate() {
+        for t in s.kept.iter().chain(&s.culled) {
+            if t.slot + 6 <= firsts[b] {
+                before_answer += 1;
+                assert!((t.gain.expect("gain") + 0.01).abs() < 1e-6, "a window before the answer gains only −λ");
+            }
+        }
+    }
+    assert!(before_answer > 0, "the uniform fallback put some thoughts far before the answer");
+    cfg.strategy = EpisodeStrategy::LeaveOneOut;
+    let out = run_episode(&model, input, &cfg, 4, &mut Rng::new(1)).expect("leave-one-out");
+    for (b, seq) in out.sequences.iter().enumerate() {
+        let mut sweep = seq.placement.clone();
+        for t in &seq.culled {
+            sweep.counts[t.slot] += 1;
+        }
+        for t in seq.kept.iter().chain(&seq.culled) {
+            let mut without = sweep.clone();
+            without.counts[t.slot] -= 1;
+            let two = [seqs[b].clone(), seqs[b].clone()];
+            let s = score_naive(&model, &two, &[sweep.clone(), without]).expect("score");
+            let expect = gain(&cfg.gain, t.slot, Some(firsts[b]), &s[0].ll, &s[1].ll);
+            assert!((t.gain.expect("gain") - expect).abs() < 1e-4, "row {b} slot {}", t.slot);
+        }
     }
 }
 
@@ -177,7 +219,7 @@ fn leave_one_out_gains_equal_gains_recomputed_from_scratch() {
             without.counts[t.slot] -= 1;
             let two = [seqs[b].clone(), seqs[b].clone()];
             let s = score_naive(&model, &two, &[sweep.clone(), without]).expect("score");
-            let expect = gain(&cfg.gain, t.slot, &s[0].ll, &s[1].ll);
+            let expect = gain(&cfg.gain, t.slot, None, &s[0].ll, &s[1].ll);
             let got = t.gain.expect("gain");
             assert!((got - expect).abs() < 1e-4, "row {b} slot {}: {got} vs {expect}", t.slot);
         }
@@ -253,7 +295,7 @@ fn check_round_gains_from_scratch_with_start(
             with.counts[t.slot] += 1;
             let two = [seqs[b].clone(), seqs[b].clone()];
             let s = score_naive(model, &two, &[with.clone(), current.clone()]).expect("score");
-            let expect = gain(&cfg.gain, t.slot, &s[0].ll, &s[1].ll);
+            let expect = gain(&cfg.gain, t.slot, None, &s[0].ll, &s[1].ll);
             assert!((t.gain.expect("gain") - expect).abs() < 1e-4);
             if is_kept {
                 current = with;

@@ -148,6 +148,10 @@ fn episode(b: &RBlock) -> Option<EpisodeConfig> {
                 _ => GainReduce::Sum,
             },
             cost: gain.f("cost")?,
+            over: match gain.c("over")?.func.name {
+                "targets" => GainTokens::Targets,
+                _ => GainTokens::All,
+            },
         },
         strategy: match b.c("strategy")?.func.name {
             "leave_one_out" => EpisodeStrategy::LeaveOneOut,

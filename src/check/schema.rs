@@ -162,6 +162,15 @@ pub static INSERTIONS: &[FnSpec] = &[
 
 pub static REDUCES: &[FnSpec] = &[func("sum", &[], "Sum over the window."), func("mean", &[], "Mean over the window.")];
 
+pub static GAIN_TOKENS: &[FnSpec] = &[
+    func("all", &[], "Every real token (prompt tokens included)."),
+    func(
+        "targets",
+        &[],
+        "Only the tokens the loss and the evaluation score (for prompt/answer data: the answer and its end-of-text).",
+    ),
+];
+
 pub static GAINS: &[FnSpec] = &[func(
     "continuation",
     &[
@@ -173,6 +182,12 @@ pub static GAINS: &[FnSpec] = &[func(
         ),
         key("reduce", Ty::Choice(REDUCES), Default::Call("sum"), "`sum` or `mean`."),
         key("cost", Ty::Float(ge(0.0)), Default::Float(0.0), "Per-thought cost λ subtracted from every gain."),
+        key(
+            "over",
+            Ty::Choice(GAIN_TOKENS),
+            Default::Call("all"),
+            "Which real tokens of the window count: `all` or `targets`.",
+        ),
     ],
     "Gain of a thought: the change in log-likelihood of the real tokens after it.",
 )];

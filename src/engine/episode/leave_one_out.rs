@@ -35,7 +35,8 @@ pub(super) fn run(
     let starts = starts(&input);
     let mut state = State::new(model, input.tokens, &starts, Some(&policy), cfg.thought_budget, chunk)?;
     let sources = fill_empty_rows(&mut state, &policy, &fallback, rng)?;
-    let mut scorings = leave_one_out_gains(&mut state, &starts, &sources, cfg)?;
+    let firsts: Vec<Option<usize>> = (0..input.tokens.len()).map(|b| input.first_target(b)).collect();
+    let mut scorings = leave_one_out_gains(&mut state, &starts, &sources, &firsts, cfg)?;
     // Equal gains in one slot must be culled deepest first: order by (row, slot) so that the cull's "later entry
     // goes first" tie rule applies within a slot.
     scorings.sort_by_key(|s| (s.row, s.slot));
@@ -107,6 +108,7 @@ fn leave_one_out_gains(
     state: &mut State<'_>,
     starts: &[Placement],
     sources: &[Source],
+    firsts: &[Option<usize>],
     cfg: &EpisodeConfig,
 ) -> anyhow::Result<Vec<Scoring>> {
     let b_n = state.rows.len();
@@ -125,7 +127,7 @@ fn leave_one_out_gains(
         for b in 0..b_n {
             let (Some(ch), Some(w)) = (&changes[b], &without[b]) else { continue };
             let s = new_slots[b][i];
-            let g = gain(&cfg.gain, s, &state.rows[b].ll, &w.ll);
+            let g = gain(&cfg.gain, s, firsts[b], &state.rows[b].ll, &w.ll);
             let n_new = state.rows[b].placement.counts[s] - starts[b].counts[s];
             for _ in 0..n_new {
                 scorings.push(Scoring { row: b, slot: s, gain: g, source: sources[b] });

@@ -91,10 +91,18 @@ use crate::plan::{EpisodeConfig, EpisodeStrategy, Insertion, ThoughtKind};
 pub struct EpisodeInput<'a> {
     /// Real tokens per sequence (ragged).
     pub tokens: &'a [Vec<u32>],
-    /// Real tokens of each sequence's prompt (for `answer_pause`).
+    /// Real tokens of each sequence's prompt, i.e. the index of its first scored token (for `answer_pause`, and
+    /// for gains `over = targets`); `None`: text, every token is scored.
     pub prompt_lens: Option<&'a [usize]>,
     /// A placement to start from (e.g. the last episode's); `None`: no thoughts.
     pub start: Option<&'a [Placement]>,
+}
+
+impl EpisodeInput<'_> {
+    /// Row `b`'s first scored token (`None`: every token is scored).
+    pub fn first_target(&self, b: usize) -> Option<usize> {
+        self.prompt_lens.and_then(|p| p.get(b).copied())
+    }
 }
 
 /// Who placed a thought.

@@ -117,11 +117,12 @@ pub(super) fn run(
         kept: vec![Vec::new(); b_n],
         culled: vec![Vec::new(); b_n],
     };
+    let firsts: Vec<Option<usize>> = (0..b_n).map(|b| input.first_target(b)).collect();
     let mut stats = Vec::with_capacity(cfg.rounds);
     for round in 0..cfg.rounds {
         let props: Vec<Option<(usize, Source)>> =
             (0..b_n).map(|b| propose(&policy, &fallback, &state.rows[b], &ledger.blocked[b], rng)).collect();
-        stats.push(play_round(&mut state, &mut ledger, &props, cfg, round)?);
+        stats.push(play_round(&mut state, &mut ledger, &props, &firsts, cfg, round)?);
     }
     let sequences = state
         .rows
@@ -138,6 +139,7 @@ fn play_round(
     state: &mut State<'_>,
     ledger: &mut Ledger,
     props: &[Option<(usize, Source)>],
+    firsts: &[Option<usize>],
     cfg: &EpisodeConfig,
     round: usize,
 ) -> anyhow::Result<RoundStats> {
@@ -147,7 +149,7 @@ fn play_round(
     let scored: Vec<(usize, f32)> = (0..props.len())
         .filter_map(|b| {
             let (s, _) = props[b]?;
-            Some((b, gain(&cfg.gain, s, &new[b].as_ref()?.ll, &state.rows[b].ll)))
+            Some((b, gain(&cfg.gain, s, firsts[b], &new[b].as_ref()?.ll, &state.rows[b].ll)))
         })
         .collect();
     let cut = cull_set(&scored, cfg.cull, cfg.cull_below_cost);
