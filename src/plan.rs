@@ -313,6 +313,9 @@ pub struct EvalConfig {
     pub max_sequences: Option<usize>,
 }
 
+/// The thresholds `fit_threshold` tries (besides no thoughts and top-1), highest first.
+pub const FIT_CANDIDATES: [f64; 8] = [0.9, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02];
+
 /// Who places thoughts at evaluation. Never the continuation gains, except for the labelled `Oracle` diagnostic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EvalPlacement {
@@ -320,6 +323,10 @@ pub enum EvalPlacement {
     Own,
     /// `p(thought) > threshold`, the threshold chosen on training data.
     Threshold(f64),
+    /// The model's own policy with its threshold fitted at each evaluation on the first `sequences` *training*
+    /// sequences (lowest real-token NLL among [`FIT_CANDIDATES`], no thoughts and top-1), never on the evaluation
+    /// data.
+    FitThreshold { sequences: usize },
     /// The run's baseline rule (none, random, interval, answer_pause, dit).
     Rule,
     /// Diagnostic only: placement from continuation gains, i.e. peeking at the future.

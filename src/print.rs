@@ -103,6 +103,7 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
         match v.placement {
             EvalPlacement::Own => "own".into(),
             EvalPlacement::Threshold(t) => format!("threshold({})", num(t)),
+            EvalPlacement::FitThreshold { sequences } => format!("fit_threshold(sequences = {sequences})"),
             EvalPlacement::Rule => "rule".into(),
             EvalPlacement::Oracle => "oracle".into(),
         },

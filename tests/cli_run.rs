@@ -74,6 +74,44 @@ fn run_writes_results_skips_finished_runs_and_eval_reads_the_checkpoint() {
 }
 
 #[test]
+fn eval_placement_flag_refits_the_threshold_on_training_data() {
+    let dir = scratch("cli-placement");
+    let plan = tiny_plan_with(|p| {
+        p.episode.insertion =
+            Insertion::FastForward { fallback: Fallback::BestRank, threshold: None, max_consecutive: 2 };
+        p.episode.samples = 4;
+        p.episode.rounds = 2;
+        p.episode.thought_budget = 2;
+        p.eval.placement = EvalPlacement::Own;
+    });
+    let out = dir.join("out");
+    let run = thinktok(&["run", &plan_file(&dir, &plan), "--out", &out.display().to_string(), "--quiet"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let ckpt = out.join(&plan.runs[0].id).join("final").display().to_string();
+    let figures = |placement: &str| -> serde_json::Value {
+        let eval = thinktok(&["eval", "--ckpt", &ckpt, "--json", "--placement", placement]);
+        assert!(eval.status.success(), "{}", text(&eval.stderr));
+        serde_json::from_str(text(&eval.stdout).trim()).unwrap()
+    };
+    let fitted = figures("fit_threshold:4");
+    assert!(fitted["placement"].as_str().unwrap().contains("fitted on 4 training sequences"), "{fitted}");
+    let none = figures("none");
+    assert_eq!(none["thoughts_per_100"], 0.0);
+    let own = figures("own");
+    assert_eq!(own["placement"], "own (fast-forward top-1)");
+    let at = figures("threshold:0.5");
+    assert!(at["placement"].as_str().unwrap().contains("> 0.5"), "{at}");
+    assert_invalid(&thinktok(&["eval", "--ckpt", &ckpt, "--placement", "threshold:2"]), "strictly between 0 and 1");
+    assert_invalid(&thinktok(&["eval", "--ckpt", &ckpt, "--placement", "best"]), "expected `own`");
+    let baseline = tiny_plan();
+    let out2 = dir.join("out2");
+    let run = thinktok(&["run", &plan_file(&dir, &baseline), "--out", &out2.display().to_string(), "--quiet"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let ckpt2 = out2.join(&baseline.runs[0].id).join("final").display().to_string();
+    assert_invalid(&thinktok(&["eval", "--ckpt", &ckpt2, "--placement", "fit_threshold"]), "baseline rule");
+}
+
+#[test]
 fn stop_and_resume_from_the_command_line() {
     let dir = scratch("cli-resume");
     let file = plan_file(&dir, &tiny_plan());

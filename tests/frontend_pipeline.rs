@@ -28,9 +28,10 @@ fn ids(plan: &Plan) -> Vec<String> {
     ids
 }
 
-/// A fresh folder under the system temp dir for one test.
+/// A fresh folder under cargo's target tmp dir (not the system temp dir) for one test.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("thinktok-frontend-{name}-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("thinktok-frontend-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

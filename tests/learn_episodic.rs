@@ -184,6 +184,59 @@ fn evaluation_nll_matches_the_fast_forward_walk() {
     assert!((report.real_nll - nll / n as f64).abs() < 1e-4, "{} vs {}", report.real_nll, nll / n as f64);
 }
 
+/// `fit_threshold` picks, on the training sequences only, the candidate placement with the lowest real-token NLL
+/// there (no thoughts, each τ, top-1): the choice equals a brute-force minimum over the candidates, does not
+/// depend on the evaluation data, and an unfitted placer is an error, not a panic.
+#[test]
+fn fitted_threshold_is_the_training_minimum_and_ignores_the_evaluation_data() {
+    use thinktok::engine::data::Dataset;
+    use thinktok::engine::thought_eval::{fit, own_policy};
+    let mut params = tiny_params();
+    episodic(&mut params);
+    params.episode.thought_budget = 3;
+    params.eval.placement = EvalPlacement::FitThreshold { sequences: 6 };
+    let built = build_model(&params.model, &Device::Cpu, 5).unwrap();
+    let set = |seed: u32| Dataset {
+        name: format!("hand-made {seed}"),
+        sequences: (0..8u32)
+            .map(|b| Sequence {
+                tokens: (0..9).map(|k| 40 + (k * 13 + b * 7 + seed * 11) % 50).collect(),
+                answer: Some(5),
+                answer_len: 3,
+            })
+            .collect(),
+    };
+    let (train, test_a, test_b) = (set(0), set(1), set(2));
+    // Biases from "never wants a thought" to "always wants one": the fit must follow the training NLL each time.
+    for bias in [0.0f32, 2.0, 4.0, 8.0] {
+        let model = ThoughtBias::new(built.model.as_ref(), bias).unwrap();
+        let ep = &params.episode;
+        let mut cands = vec![(Placer::Rule(Insertion::None, 0), "none".to_string())];
+        cands.extend(FIT_CANDIDATES.iter().map(|&t| (Placer::Own(own_policy(ep, Some(t))), format!("> {t})"))));
+        cands.push((Placer::Own(own_policy(ep, None)), "top-1".to_string()));
+        let nlls: Vec<f64> =
+            cands.iter().map(|(c, _)| evaluate_with(&model, &train, c, Some(6)).unwrap().real_nll).collect();
+        let best = nlls.iter().cloned().fold(f64::INFINITY, f64::min);
+        let first_best = nlls.iter().position(|&n| n == best).unwrap();
+        let fitted = fit(&model, Placer::for_run(&params), Some(&train)).unwrap();
+        let Placer::Fitted { train_nll, .. } = &fitted else { panic!("not fitted: {}", fitted.describe()) };
+        assert_eq!(*train_nll, best, "bias {bias}");
+        let described = fitted.describe();
+        let expect = match first_best {
+            0 => "no thoughts".to_string(),
+            i => cands[i].0.describe(),
+        };
+        assert!(described.starts_with(&expect), "bias {bias}: {described} vs {expect} ({})", cands[first_best].1);
+        let on_b = fit(&model, Placer::for_run(&params), Some(&train)).unwrap();
+        let ra = evaluate_with(&model, &test_a, &fitted, None).unwrap();
+        let rb = evaluate_with(&model, &test_b, &on_b, None).unwrap();
+        assert_eq!(ra.thoughts.as_ref().unwrap().placement, rb.thoughts.as_ref().unwrap().placement);
+    }
+    let unfitted = evaluate_with(built.model.as_ref(), &test_a, &Placer::for_run(&params), None);
+    assert!(format!("{:#}", unfitted.unwrap_err()).contains("fitted on training data"));
+    assert!(fit(built.model.as_ref(), Placer::for_run(&params), None).is_err());
+}
+
 /// Diagnostic, not a check: the held-out figures of a finished run's checkpoint (`THINKTOK_CKPT=OUT/<id>/final`)
 /// under its own policy, the oracle (peeking) placement and no thoughts. Run with `--ignored --nocapture`.
 #[test]

@@ -224,6 +224,7 @@ fn eval(b: &RBlock) -> Option<EvalConfig> {
         checkpoint_every: b.u("checkpoint_every")?,
         placement: match p.func.name {
             "threshold" => EvalPlacement::Threshold(p.f("value")?),
+            "fit_threshold" => EvalPlacement::FitThreshold { sequences: p.u("sequences")? },
             "rule" => EvalPlacement::Rule,
             "oracle" => EvalPlacement::Oracle,
             _ => EvalPlacement::Own,

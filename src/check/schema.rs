@@ -292,6 +292,12 @@ pub static PLACEMENTS: &[FnSpec] = &[
         &[key("value", Ty::Float(open(0.0, 1.0)), Default::Required, "p(thought) threshold.")],
         "p(thought) > value.",
     ),
+    func(
+        "fit_threshold",
+        &[key("sequences", Ty::Int(ge(1.0)), Default::Int(500), "Training sequences the threshold is fitted on.")],
+        "The own policy, p(thought) > τ with τ fitted at each evaluation on training sequences (lowest real-token NLL \
+         among no thoughts, top-1 and τ ∈ {0.9, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02}), never on the evaluation data.",
+    ),
     func("rule", &[], "The run's baseline rule (needs a baseline insertion)."),
     func("oracle", &[], "Diagnostic only: placement from continuation gains (peeks at the future)."),
 ];

@@ -8,7 +8,7 @@ use crate::engine::device::{device, parse_device};
 use crate::engine::error::invalid;
 use crate::engine::thought_eval::evaluate_run;
 use crate::engine::train::{build_model, describe};
-use crate::plan::{DataSource, RunPlan, TaskKind, TextSplit};
+use crate::plan::{DataSource, EvalPlacement, Insertion, RunParams, RunPlan, TaskKind, TextSplit};
 
 /// Parse `--data`: `jsonl:PATH`, `text:PATH` (the whole text, no split) or `task:NAME` (the run's own task settings
 /// when it trained on that task, else the defaults, seed 1).
@@ -43,9 +43,42 @@ pub fn parse_data(text: &str, run: &RunPlan) -> anyhow::Result<DataSource> {
     }
 }
 
+/// Parse `--placement` into the run's parameters: `own`, `threshold:P`, `fit_threshold[:N]`, `none`, `oracle`.
+pub fn apply_placement(text: &str, params: &mut RunParams) -> anyhow::Result<()> {
+    let (kind, value) = text.split_once(':').map_or((text, None), |(k, v)| (k, Some(v)));
+    let bad = |why: &str| invalid(format!("`--placement {text}`: {why}"));
+    let is_ff = matches!(params.episode.insertion, Insertion::FastForward { .. });
+    params.eval.placement = match (kind, value) {
+        ("own", None) => EvalPlacement::Own,
+        ("oracle", None) => EvalPlacement::Oracle,
+        ("none", None) => {
+            params.episode.insertion = Insertion::None;
+            EvalPlacement::Rule
+        }
+        ("threshold", Some(v)) => match v.parse::<f64>() {
+            Ok(p) if p > 0.0 && p < 1.0 => EvalPlacement::Threshold(p),
+            _ => return Err(bad("the threshold is a probability strictly between 0 and 1, e.g. `threshold:0.3`")),
+        },
+        ("fit_threshold", v) => match v.map_or(Ok(500), str::parse::<usize>) {
+            Ok(n) if n >= 1 => EvalPlacement::FitThreshold { sequences: n },
+            _ => return Err(bad("the count of training sequences is an integer ≥ 1, e.g. `fit_threshold:500`")),
+        },
+        _ => {
+            return Err(bad("expected `own`, `threshold:P`, `fit_threshold` or `fit_threshold:N`, `none`, or `oracle`"))
+        }
+    };
+    if !is_ff && !matches!(kind, "none" | "oracle") {
+        return Err(bad("this run trained with a baseline rule; its own policy is that rule (omit `--placement`)"));
+    }
+    Ok(())
+}
+
 pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
     let outcome = (|| {
-        let (dir, meta) = checkpoint::read_meta(&args.ckpt)?;
+        let (dir, mut meta) = checkpoint::read_meta(&args.ckpt)?;
+        if let Some(text) = &args.placement {
+            apply_placement(text, &mut meta.run.params)?;
+        }
         let spec = match args.device.as_deref() {
             Some(text) => parse_device(text).map_err(|e| invalid(format!("{e:#}")))?,
             None => meta.run.params.device,
@@ -59,7 +92,15 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
         };
         let data = data::load(&source, Role::Test, crate::engine::episodic::data_context(&meta.run.params, &source))?;
         // Thoughts placed as the run was evaluated: its own policy or its baseline rule, never the continuation.
-        let report = evaluate_run(built.model.as_ref(), &data, &meta.run.params, None)?;
+        // A `fit_threshold` placement is fitted on the run's own training data, never on the data evaluated.
+        let train = match meta.run.params.eval.placement {
+            EvalPlacement::FitThreshold { .. } => {
+                let source = &meta.run.params.data.train;
+                Some(data::load(source, Role::Train, crate::engine::episodic::data_context(&meta.run.params, source))?)
+            }
+            _ => None,
+        };
+        let report = evaluate_run(built.model.as_ref(), &data, &meta.run.params, None, train.as_ref())?;
         anyhow::Ok((meta, data.name, report))
     })();
     let (meta, name, report) = match outcome {

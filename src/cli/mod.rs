@@ -110,6 +110,10 @@ pub struct EvalArgs {
     /// `cpu` or `cuda:N`.
     #[arg(long)]
     pub device: Option<String>,
+    /// Who places thoughts, instead of the run's `eval.placement`: `own`, `threshold:P`, `fit_threshold[:N]`
+    /// (fitted on N of the run's training sequences, default 500), `none` or `oracle` (peeks; a diagnostic).
+    #[arg(long)]
+    pub placement: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

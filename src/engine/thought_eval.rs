@@ -8,6 +8,11 @@
 //!   `answer_pause`; and `dit`, which ranks the true tokens by the confidence of a no-thought pass and so looks at
 //!   the very tokens it places thoughts before: at evaluation it is labelled as peeking.
 //!
+//! [`Placer::Fit`] (`eval.placement = fit_threshold(…)`) is the own policy with its threshold chosen at each
+//! evaluation on the first training sequences: the candidate (no thoughts, top-1, or `p(thought) > τ` for τ in
+//! [`FIT_CANDIDATES`]) with the lowest real-token NLL there; ties go to fewer thoughts. The evaluation data never
+//! take part in the choice.
+//!
 //! [`Placer::Oracle`] runs the episode phase on the test data itself: it scores thoughts by the continuation, i.e.
 //! it peeks at the future. It exists as a labelled diagnostic only.
 //!
@@ -27,7 +32,7 @@ use super::episode::{default_chunk, run_episode, EpisodeInput, Placement};
 use super::eval::{EvalReport, Sums, EVAL_BATCH};
 use super::model::CausalLm;
 use super::rng::Rng;
-use crate::plan::{EpisodeConfig, EvalPlacement, Insertion, RunParams, PAD_ID, THOUGHT_ID};
+use crate::plan::{EpisodeConfig, EvalPlacement, Insertion, RunParams, FIT_CANDIDATES, PAD_ID, THOUGHT_ID};
 
 /// The thought figures of an evaluation (added to [`EvalReport`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +54,10 @@ pub enum Placer {
     Rule(Insertion, u64),
     /// Diagnostic: the episode phase run on the evaluation data (peeks at the continuation).
     Oracle(EpisodeConfig, u64),
+    /// The own policy with a threshold still to be fitted on `sequences` training sequences ([`fit`]).
+    Fit { ep: EpisodeConfig, sequences: usize },
+    /// A placer chosen by [`fit`] on training data.
+    Fitted { chosen: Box<Placer>, sequences: usize, train_nll: f64 },
 }
 
 impl Placer {
@@ -61,6 +70,7 @@ impl Placer {
             (EvalPlacement::Oracle, _) => Placer::Oracle(ep.clone(), seed),
             (_, rule) if !matches!(rule, Insertion::FastForward { .. }) => Placer::Rule(rule.clone(), seed),
             (EvalPlacement::Threshold(t), _) => Placer::Own(own_policy(ep, Some(*t))),
+            (EvalPlacement::FitThreshold { sequences }, _) => Placer::Fit { ep: ep.clone(), sequences: *sequences },
             _ => Placer::Own(own_policy(ep, None)),
         }
     }
@@ -77,8 +87,36 @@ impl Placer {
             }
             Placer::Rule(rule, _) => format!("rule {}", rule_name(rule)),
             Placer::Oracle(..) => "oracle (DIAGNOSTIC: peeks at the continuation)".to_string(),
+            Placer::Fit { sequences, .. } => format!("own, threshold to be fitted on {sequences} training sequences"),
+            Placer::Fitted { chosen, sequences, train_nll } => {
+                let what = match chosen.as_ref() {
+                    Placer::Rule(Insertion::None, _) => "no thoughts".to_string(),
+                    other => other.describe(),
+                };
+                format!("{what}; fitted on {sequences} training sequences (NLL {train_nll:.4})")
+            }
         }
     }
+}
+
+/// Resolve a [`Placer::Fit`] on `train` (other placers are returned as they are): every candidate places and
+/// scores the first `sequences` training sequences; the lowest real-token NLL wins, ties to the earlier (fewer
+/// thoughts) candidate.
+pub fn fit(model: &dyn CausalLm, placer: Placer, train: Option<&Dataset>) -> anyhow::Result<Placer> {
+    let Placer::Fit { ep, sequences } = placer else { return Ok(placer) };
+    let train = train.ok_or_else(|| anyhow::anyhow!("`fit_threshold` needs the training data to fit on"))?;
+    let mut candidates = vec![Placer::Rule(Insertion::None, 0)];
+    candidates.extend(FIT_CANDIDATES.iter().map(|&t| Placer::Own(own_policy(&ep, Some(t)))));
+    candidates.push(Placer::Own(Policy { threshold: None, ..own_policy(&ep, None) }));
+    let mut best: Option<(Placer, f64)> = None;
+    for cand in candidates {
+        let nll = evaluate_with(model, train, &cand, Some(sequences))?.real_nll;
+        if best.as_ref().is_none_or(|(_, b)| nll < *b) {
+            best = Some((cand, nll));
+        }
+    }
+    let (chosen, train_nll) = best.ok_or_else(|| anyhow::anyhow!("no candidate placement"))?;
+    Ok(Placer::Fitted { chosen: Box::new(chosen), sequences, train_nll })
 }
 
 /// The model's own fast-forward policy under `ep`: top-1, or `p(thought) > threshold` (the given one, else the
@@ -118,6 +156,8 @@ pub fn place(
 ) -> anyhow::Result<Vec<Placement>> {
     let tokens: Vec<Vec<u32>> = seqs.iter().map(|s| s.tokens.clone()).collect();
     match placer {
+        Placer::Fitted { chosen, .. } => place(model, seqs, chosen, rng),
+        Placer::Fit { .. } => anyhow::bail!("a `fit_threshold` placement must be fitted on training data first"),
         Placer::Own(policy) => Ok(fast_forward(model, &tokens, None, policy, default_chunk(model.device()))?
             .0
             .into_iter()
@@ -156,14 +196,17 @@ pub fn place(
     }
 }
 
-/// Evaluate a trained run's model on `data` the way its plan says.
+/// Evaluate a trained run's model on `data` the way its plan says; `train` is where a `fit_threshold` placement
+/// is fitted (only there).
 pub fn evaluate_run(
     model: &dyn CausalLm,
     data: &Dataset,
     params: &RunParams,
     max_sequences: Option<usize>,
+    train: Option<&Dataset>,
 ) -> anyhow::Result<EvalReport> {
-    evaluate_with(model, data, &Placer::for_run(params), max_sequences)
+    let placer = fit(model, Placer::for_run(params), train)?;
+    evaluate_with(model, data, &placer, max_sequences)
 }
 
 /// Evaluate `model` on the first `max_sequences` sequences of `data` with thoughts placed by `placer`.
@@ -176,7 +219,11 @@ pub fn evaluate_with(
     let n = max_sequences.map_or(data.sequences.len(), |m| m.min(data.sequences.len()));
     let seed = match placer {
         Placer::Rule(_, s) | Placer::Oracle(_, s) => *s,
-        Placer::Own(_) => 0,
+        Placer::Fitted { chosen, .. } => match chosen.as_ref() {
+            Placer::Rule(_, s) | Placer::Oracle(_, s) => *s,
+            _ => 0,
+        },
+        Placer::Own(_) | Placer::Fit { .. } => 0,
     };
     // The same evaluation placement at every evaluation of a run.
     let mut rng = Rng::derive(seed, "eval-placement");

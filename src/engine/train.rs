@@ -273,7 +273,8 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
 
         let last = step == learn.steps;
         if step % eval_cfg.every.max(1) == 0 || last {
-            let report = evaluate_run(trainer.built.model.as_ref(), &test, params, eval_cfg.max_sequences)?;
+            let report =
+                evaluate_run(trainer.built.model.as_ref(), &test, params, eval_cfg.max_sequences, Some(&train))?;
             metrics.write(json!({ "step": step, "eval": report }))?;
             if opts.verbose {
                 opts.progress.suspend(|| eprintln!("  step {step:>6}  {}", describe(&report)));
@@ -296,7 +297,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         }
     }
     // Only reached when a checkpoint already holds the last step: evaluate the restored model.
-    let report = evaluate_run(trainer.built.model.as_ref(), &test, params, eval_cfg.max_sequences)?;
+    let report = evaluate_run(trainer.built.model.as_ref(), &test, params, eval_cfg.max_sequences, Some(&train))?;
     let m = meta(step, tokens_seen, &rng, &sampler, true, Some(report.clone()));
     checkpoint::save(&run_dir.join("final"), &trainer.built.varmap, Some(&trainer.optimizer), &m)?;
     Ok(Outcome::Finished { eval: report, steps: step })

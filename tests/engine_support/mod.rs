@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use thinktok::plan::*;
 
-/// A fresh empty scratch folder, unique per test name and process.
+/// A fresh empty scratch folder under cargo's target tmp dir, unique per test name and process.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("thinktok-test-{}-{name}", std::process::id()));
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("thinktok-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
