@@ -146,6 +146,11 @@ fn bad_input_is_one_message_and_exit_code_1() {
     assert_invalid(&thinktok(&["run", &plan_file(&dir, &tiny_plan()), "--device", "tpu"]), "unknown device `tpu`");
 
     assert_invalid(&thinktok(&["eval", "--ckpt", &dir.join("nothing").display().to_string()]), "not a checkpoint");
+    for bench in ["model", "episode"] {
+        let usage = thinktok(&["bench", bench, "--repeats", "0"]);
+        assert_eq!(usage.status.code(), Some(2), "a usage error: {}", text(&usage.stderr));
+        assert!(text(&usage.stderr).contains("expected an integer ≥ 1"), "{}", text(&usage.stderr));
+    }
     let good = tiny_plan();
     let out3 = dir.join("out3");
     let run = thinktok(&["run", &plan_file(&dir, &good), "--out", &out3.display().to_string(), "--quiet"]);

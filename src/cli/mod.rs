@@ -136,7 +136,7 @@ pub enum BenchCommand {
         #[arg(long)]
         device: Option<String>,
         /// Timed repeats per figure (the median is reported).
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = at_least_one)]
         repeats: usize,
     },
     /// Fast-forward and episode cost relative to one plain forward pass.
@@ -148,9 +148,17 @@ pub enum BenchCommand {
         #[arg(long, value_enum, default_value_t = BenchSize::Small)]
         size: BenchSize,
         /// Timed repeats per figure (the median is reported).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = at_least_one)]
         repeats: usize,
     },
+}
+
+/// A count of at least 1 (clap reports anything else as a usage error, exit code 2).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected an integer ≥ 1".into()),
+    }
 }
 
 #[derive(Debug, Subcommand)]
