@@ -37,6 +37,9 @@ pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
             if let Err(err) = crate::engine::runner::check_supported(&plan) {
                 eprintln!("warning: {err:#}; `thinktok run` will refuse it");
             }
+            for w in crate::check::redundant::warnings(&plan) {
+                eprintln!("warning: {w}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(diags) => {

@@ -49,6 +49,10 @@ pub fn run(args: &super::RunArgs) -> anyhow::Result<ExitCode> {
                 args.out.display()
             );
         }
+        // Said even with `--quiet`: hours may go into runs that compute the same thing.
+        for w in crate::check::redundant::warnings(&plan) {
+            eprintln!("warning: {w}");
+        }
         run_plan(&plan, &opts)
     })();
     match outcome {
