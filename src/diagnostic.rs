@@ -271,7 +271,7 @@ impl Diagnostics {
     /// Sort by file, line, column, and drop exact duplicates (the same error found in several sweep runs).
     pub fn normalise(&mut self) {
         let key = |d: &Diagnostic| d.location.as_ref().map(|l| (l.file.clone(), l.line, l.column));
-        self.0.sort_by(|a, b| key(a).cmp(&key(b)));
+        self.0.sort_by_key(key);
         // Not just adjacent repeats: runs interleave their errors at one location.
         let mut seen: Vec<Diagnostic> = Vec::with_capacity(self.0.len());
         self.0.retain(|d| {
@@ -303,7 +303,7 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// `did you mean `x`?`, or a list of what is allowed when nothing is close.
-pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> String {
+pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
     match suggest(word, candidates.iter().copied()) {
         Some(best) => format!("did you mean `{best}`?"),
         None => format!("expected one of {}", backticked(candidates)),

@@ -54,17 +54,23 @@ pub fn redundant_runs(plan: &Plan) -> Vec<Redundancy> {
 /// One warning per baseline rule and set of ignored settings (seeds and other axes folded together), with how
 /// many runs repeat another and one example pair by label.
 pub fn warnings(plan: &Plan) -> Vec<String> {
-    let mut by_rule: Vec<(String, Vec<String>, usize, (usize, usize))> = Vec::new();
+    struct Folded {
+        rule: String,
+        ignored: Vec<String>,
+        repeats: usize,
+        example: (usize, usize),
+    }
+    let mut by_rule: Vec<Folded> = Vec::new();
     for r in redundant_runs(plan) {
         let repeats = r.runs.len() - 1;
-        match by_rule.iter_mut().find(|(rule, ignored, ..)| *rule == r.rule && *ignored == r.ignored) {
-            Some(entry) => entry.2 += repeats,
-            None => by_rule.push((r.rule, r.ignored, repeats, (r.runs[0], r.runs[1]))),
+        match by_rule.iter_mut().find(|f| f.rule == r.rule && f.ignored == r.ignored) {
+            Some(f) => f.repeats += repeats,
+            None => by_rule.push(Folded { rule: r.rule, ignored: r.ignored, repeats, example: (r.runs[0], r.runs[1]) }),
         }
     }
     by_rule
         .into_iter()
-        .map(|(rule, ignored, repeats, (a, b))| {
+        .map(|Folded { rule, ignored, repeats, example: (a, b) }| {
             let ignored = ignored.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
             format!(
                 "`{rule}` ignores {ignored}, but the sweep varies it for that rule: {repeats} run{} compute the same \

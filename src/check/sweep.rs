@@ -159,8 +159,8 @@ fn zip(ctx: &mut Ctx, axes: &mut Vec<AxisKey>, b: &Block) -> Vec<Point> {
     for (span, part) in &parts[1..] {
         if part.len() != first.len() && !part.is_empty() {
             let d = Diagnostic::error("E0404", format!("`zip` axes differ in length: {} values here, {} in the first", part.len(), first.len()))
-                .at(ctx.sources, *span, &format!("{} values", part.len()))
-                .with_related(ctx.sources, *first_span, &format!("{} values", first.len()))
+                .at(ctx.sources, *span, format!("{} values", part.len()))
+                .with_related(ctx.sources, *first_span, format!("{} values", first.len()))
                 .with_hint("zipped axes move together, so they need the same number of values (use a product for every combination)");
             ctx.push(d);
             return Vec::new();

@@ -281,12 +281,11 @@ fn score_batch(model: &dyn CausalLm, seqs: &[&Sequence], placements: &[Placement
     let mut out = BatchFigures { nll_sum: 0.0, n_tokens: 0, right: Vec::with_capacity(seqs.len()) };
     for (b, (seq, placement)) in seqs.iter().zip(placements).enumerate() {
         let mut right = true;
-        for p in 0..streams[b].len().saturating_sub(1) {
+        for (p, row) in logp[b].iter().enumerate().take(streams[b].len().saturating_sub(1)) {
             let (s, j) = placement.item_at(p + 1);
             if j < usize::from(placement.counts[s]) {
                 continue; // a thought target: never a real token
             }
-            let row = &logp[b][p];
             let target = seq.tokens[s] as usize;
             if seq.is_target(s) {
                 out.nll_sum -= f64::from(row[target]);

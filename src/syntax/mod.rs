@@ -1,5 +1,8 @@
 //! Syntax: spec text → spanned AST ([`SpecAst`]), with the first syntax error translated into a [`Diagnostic`].
 
+// The error is a whole `Diagnostic`, built at most once per parse and never on a hot path.
+#![allow(clippy::result_large_err)]
+
 pub mod ast;
 mod rules;
 

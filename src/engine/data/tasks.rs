@@ -147,7 +147,7 @@ mod tests {
             let digits: Vec<u8> = e.prompt.trim_end_matches('=').bytes().map(|b| b - b'0').collect();
             assert_eq!(digits.len(), 6);
             assert_eq!(has_zero_triple(&digits), e.answer == "T");
-            assert!(e.prompt.len() + e.answer.len() + 1 <= max_tokens(&task));
+            assert!(e.prompt.len() + e.answer.len() < max_tokens(&task));
         }
         assert!(has_zero_triple(&[1, 2, 7]));
         assert!(!has_zero_triple(&[1, 1, 1, 1]));
