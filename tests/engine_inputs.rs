@@ -168,6 +168,15 @@ fn out_folder_of_another_plan_is_refused_and_left_intact() {
     assert_eq!(std::fs::read(out.join("plan.ron")).unwrap(), before);
     assert_eq!(std::fs::read(out.join("results.json")).unwrap(), results_before);
     assert!(!out.join(&other.runs[0].id).exists());
+    // The same experiment with one run more extends the folder: the finished run is reused, the new one runs.
+    let mut grown = tiny_plan();
+    grown.runs.extend(other.runs.clone());
+    let results = run_plan(&grown, &options(&out)).unwrap();
+    let status: Vec<&str> = results.runs.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(status, ["skipped", "finished"]);
+    // Dropping a run of the folder's plan is another plan again.
+    let msg = invalid_message(run_plan(&tiny_plan(), &options(&out)));
+    assert!(msg.contains("another plan") && msg.contains("extend"), "{msg}");
 
     // A run folder whose plan.ron differs from the run of the same id.
     let tampered = scratch("tampered-run");

@@ -85,21 +85,25 @@ pub(super) fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> anyhow::Resu
 }
 
 /// Refuse `out` if it holds runs of another plan: its `plan.ron` lists other runs, or a run folder's `plan.ron`
-/// differs from the run of the same id.
+/// differs from the run of the same id. A plan of the same experiment that keeps every run of the folder's plan
+/// *extends* it (a sweep grown by new values): its finished runs are reused and the folder's plan becomes the new one.
 fn check_out_folder(plan: &Plan, out: &Path) -> anyhow::Result<()> {
     let top = out.join("plan.ron");
     if top.is_file() {
         let text = std::fs::read_to_string(&top)?;
         let theirs: Option<Plan> = ron::from_str(&text).ok();
         let ids = |p: &Plan| p.runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
-        let same = theirs.as_ref().is_some_and(|t| ids(t) == ids(plan));
+        let same = theirs.as_ref().is_some_and(|t| {
+            let ours = ids(plan);
+            ids(t) == ours || (t.experiment == plan.experiment && ids(t).iter().all(|id| ours.contains(id)))
+        });
         if !same {
             let what = theirs.map_or("an unreadable plan".to_string(), |t| {
                 format!("experiment `{}`, {} run(s)", t.experiment, t.runs.len())
             });
             return Err(invalid(format!(
                 "output folder `{}` holds the runs of another plan ({what}); choose another `--out` folder or \
-                 remove it",
+                 remove it (a plan of the same experiment that keeps all of its runs may extend it)",
                 out.display()
             )));
         }
