@@ -284,6 +284,10 @@ pub enum RealLoss {
     /// The model's own fast-forward placement (what evaluation sees); the episode's kept and culled thoughts only
     /// give the reinforce and punish targets, on a second pass over the kept placement.
     Own,
+    /// The mean of `Own`'s loss and the loss on the sequence without thoughts (a third pass, every step): the
+    /// model stays competent without thoughts, so a thought's gain measures help rather than dependence on a
+    /// placement it was trained under.
+    OwnAndPlain,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -94,7 +94,12 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
     push("learn.grad_clip", l.grad_clip.map_or("none".into(), num));
     push("learn.reinforce", num(l.reinforce));
     push("learn.punish", num(l.punish));
-    push("learn.real_loss", format!("{:?}", l.real_loss).to_lowercase());
+    let real_loss = match l.real_loss {
+        RealLoss::Kept => "kept",
+        RealLoss::Own => "own",
+        RealLoss::OwnAndPlain => "own_and_plain",
+    };
+    push("learn.real_loss", real_loss.into());
     let v = &p.eval;
     push("eval.every", v.every.to_string());
     push("eval.checkpoint_every", v.checkpoint_every.to_string());

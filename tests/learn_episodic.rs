@@ -269,10 +269,11 @@ fn diagnose_checkpoint_placements() {
 
 /// With `learn.real_loss = own` the real tokens are learned under the model's own placement, not the kept one: a
 /// fresh model that places no thought itself sees its first step's real-token loss equal plain training's on the
-/// same batch, while the kept placement (which holds thoughts) gives a different one.
+/// same batch, while the kept placement (which holds thoughts) gives a different one. `own_and_plain` averages the
+/// own placement's loss with the loss without thoughts (equal here) in one more pass over the batch.
 #[test]
 fn real_loss_on_own_placement_ignores_the_kept_thoughts() {
-    let first_real = |real_loss: RealLoss, name: &str| {
+    let first_line = |real_loss: RealLoss, name: &str| {
         let out = scratch(name);
         let plan = tiny_plan_with(|p| {
             episodic(p);
@@ -283,8 +284,9 @@ fn real_loss_on_own_placement_ignores_the_kept_thoughts() {
         run_plan(&plan, &options(&out)).unwrap();
         let lines = jsonl(&out.join(&plan.runs[0].id).join("episodes.jsonl"));
         assert!(lines[0]["kept"].as_u64().unwrap() > 0, "the episode keeps thoughts");
-        lines[0]["loss_real"].as_f64().unwrap()
+        lines[0].clone()
     };
+    let first_real = |real_loss: RealLoss, name: &str| first_line(real_loss, name)["loss_real"].as_f64().unwrap();
     let plain = {
         let out = scratch("real-loss-plain");
         let plan = tiny_plan_with(|p| {
@@ -298,4 +300,10 @@ fn real_loss_on_own_placement_ignores_the_kept_thoughts() {
     let (own, kept) = (first_real(RealLoss::Own, "real-loss-own"), first_real(RealLoss::Kept, "real-loss-kept"));
     assert!((own - plain).abs() < 1e-5, "own {own} vs plain {plain}");
     assert!((kept - plain).abs() > 1e-4, "kept {kept} vs plain {plain}");
+    let own_line = first_line(RealLoss::Own, "real-loss-own2");
+    let both = first_line(RealLoss::OwnAndPlain, "real-loss-both");
+    assert!((both["loss_real"].as_f64().unwrap() - plain).abs() < 1e-5, "{both} vs plain {plain}");
+    // One more forward + backward over 8 sequences of 7 real tokens (6 input positions each), counted as 3 ×.
+    let extra = both["positions"].as_u64().unwrap() - own_line["positions"].as_u64().unwrap();
+    assert_eq!(extra, 3 * 8 * 6);
 }

@@ -212,6 +212,7 @@ fn learn(b: &RBlock) -> Option<LearnConfig> {
         punish: b.f("punish")?,
         real_loss: match b.c("real_loss")?.func.name {
             "own" => RealLoss::Own,
+            "own_and_plain" => RealLoss::OwnAndPlain,
             _ => RealLoss::Kept,
         },
     })

@@ -69,11 +69,13 @@ pub fn estimate(p: &RunParams) -> Estimates {
     // per position: weights (non-embedding + head), plus causal attention over on average half the positions
     let fwd_per_position = 2.0 * (non_embedding as f64 + head) + 2.0 * (g.layers * g.width) as f64 * positions as f64;
     // `real_loss = own` adds, on episode steps, the model's own fast-forward over the batch and a second learning
-    // pass (forward + backward) on that placement.
-    let own_pass = matches!(p.episode.insertion, Insertion::FastForward { .. }) && p.learn.real_loss == RealLoss::Own;
+    // pass (forward + backward) on that placement; `own_and_plain` also a pass without thoughts on every step.
+    let ff = matches!(p.episode.insertion, Insertion::FastForward { .. });
+    let own_pass = ff && matches!(p.learn.real_loss, RealLoss::Own | RealLoss::OwnAndPlain);
     let own_share = if own_pass { 1.0 / p.episode.every.max(1) as f64 } else { 0.0 };
+    let plain_share = if ff && p.learn.real_loss == RealLoss::OwnAndPlain { 1.0 } else { 0.0 };
     let one_forward = fwd_per_position * (seqs * positions) as f64;
-    let forward = one_forward * (1.0 + own_share);
+    let forward = one_forward * (1.0 + own_share + plain_share);
     let backward = 2.0 * forward;
     let episode = episode_flops(p, fwd_per_position, positions) + one_forward * own_share;
     let steps = p.learn.steps as f64;

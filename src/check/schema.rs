@@ -200,6 +200,11 @@ pub static STRATEGIES: &[FnSpec] = &[
 pub static REAL_LOSSES: &[FnSpec] = &[
     func("kept", &[], "On the episode's kept placement (chosen with hindsight of the continuation)."),
     func("own", &[], "On the model's own placement; the kept placement only gives reinforce/punish targets."),
+    func(
+        "own_and_plain",
+        &[],
+        "Mean of `own` and the loss without thoughts (every step): gains then measure help, not dependence.",
+    ),
 ];
 
 pub static THOUGHT_KINDS: &[FnSpec] = &[

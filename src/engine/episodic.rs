@@ -10,6 +10,10 @@
 //! - baselines (`random`, `interval`, `answer_pause`, `dit`): the rule's placement every step, real-token loss only
 //!   (the thoughts are extra positions, not a policy to learn; evaluation places them by the same rule).
 //!
+//! The real-token loss of an episode step is computed on the kept placement (`learn.real_loss = kept`, DESIGN.md),
+//! on the model's own placement in one more pass (`own`), or as the mean of `own` and a pass without thoughts
+//! (`own_and_plain`, on every step of a `fast_forward` run).
+//!
 //! Each step appends one line to `episodes.jsonl` in the run folder: the three loss terms, the episode statistics
 //! (proposed / kept / culled, mean gains, share placed by the model vs the fallback), thoughts per 100 real tokens
 //! and the positions processed so far (episode phase plus learning phase), so the transition from
@@ -90,6 +94,7 @@ impl Episodic {
         let (mut total, mut terms, mut real_tokens) = (0f64, [0f64; 3], 0usize);
         let (mut rounds, mut kept, mut culled, mut real_in_batch, mut ep_pos) = (Vec::new(), 0, 0, 0, 0);
         let mut episode_ran = false;
+        let is_ff = matches!(self.params.episode.insertion, Insertion::FastForward { .. });
         for _ in 0..micro_n {
             let indices = sampler.next_batch(learn.batch);
             let seqs: Vec<&Sequence> = indices.iter().map(|&i| &train.sequences[i]).collect();
@@ -109,7 +114,7 @@ impl Episodic {
             let logits = trainer.built.model.forward(&batch.inputs)?.logits;
             let mut l = losses(&logits, &batch)?;
             let mut real_batch = None;
-            if placed.reinforce && learn.real_loss == RealLoss::Own {
+            if placed.reinforce && matches!(learn.real_loss, RealLoss::Own | RealLoss::OwnAndPlain) {
                 // The kept placement gives only the thought targets; the real tokens are learned under the
                 // model's own placement, which (unlike the kept one) cannot encode the continuation.
                 let (own, cost) = self.own_placements(trainer, &seqs)?;
@@ -125,6 +130,20 @@ impl Episodic {
                 l.real = losses(&own_logits, &own_batch)?.real;
                 self.positions += (cost + 3 * own_batch.positions) as u64;
                 real_batch = Some(own_batch);
+            }
+            if is_ff && learn.real_loss == RealLoss::OwnAndPlain {
+                // The same sequences without thoughts: the model must stay competent without them.
+                let empty: Vec<Placement> = seqs.iter().map(|s| Placement::empty(s.tokens.len())).collect();
+                let none = Vec::new();
+                let plain_examples: Vec<Example<'_>> = seqs
+                    .iter()
+                    .zip(&empty)
+                    .map(|(s, p)| Example { sequence: s, placement: p, culled: &none, reinforce: false })
+                    .collect();
+                let plain_batch = build_batch(&plain_examples, trainer.built.model.device())?;
+                let plain_logits = trainer.built.model.forward(&plain_batch.inputs)?.logits;
+                l.real = ((&l.real + losses(&plain_logits, &plain_batch)?.real)? * 0.5)?;
+                self.positions += (3 * plain_batch.positions) as u64;
             }
             let n_real = real_batch.as_ref().map_or(batch.n_real, |b| b.n_real);
             let loss = (l.total(learn.reinforce, learn.punish)? / micro_n as f64)?;
