@@ -181,6 +181,18 @@ fn gains_over_targets_count_only_the_answer_and_equal_gains_from_scratch() {
     assert!(before_answer > 0, "the uniform fallback put some thoughts far before the answer");
     cfg.strategy = EpisodeStrategy::LeaveOneOut;
     let out = run_episode(&model, input, &cfg, 4, &mut Rng::new(1)).expect("leave-one-out");
+    check_leave_one_out_gains_from_scratch(&model, &seqs, Some(&firsts), &cfg, &out);
+}
+
+/// Every leave-one-out gain equals `LL(sweep) − LL(sweep without it)` recomputed with full forwards, where the
+/// sweep's placement is the kept plus the culled thoughts; the final likelihoods are the kept placement's.
+fn check_leave_one_out_gains_from_scratch(
+    model: &dyn thinktok::engine::model::CausalLm,
+    seqs: &[Vec<u32>],
+    firsts: Option<&[usize]>,
+    cfg: &EpisodeConfig,
+    out: &EpisodeOutput,
+) {
     for (b, seq) in out.sequences.iter().enumerate() {
         let mut sweep = seq.placement.clone();
         for t in &seq.culled {
@@ -190,9 +202,15 @@ fn gains_over_targets_count_only_the_answer_and_equal_gains_from_scratch() {
             let mut without = sweep.clone();
             without.counts[t.slot] -= 1;
             let two = [seqs[b].clone(), seqs[b].clone()];
-            let s = score_naive(&model, &two, &[sweep.clone(), without]).expect("score");
-            let expect = gain(&cfg.gain, t.slot, Some(firsts[b]), &s[0].ll, &s[1].ll);
-            assert!((t.gain.expect("gain") - expect).abs() < 1e-4, "row {b} slot {}", t.slot);
+            let s = score_naive(model, &two, &[sweep.clone(), without]).expect("score");
+            let expect = gain(&cfg.gain, t.slot, firsts.map(|f| f[b]), &s[0].ll, &s[1].ll);
+            let got = t.gain.expect("gain");
+            assert!((got - expect).abs() < 1e-4, "row {b} slot {}: {got} vs {expect}", t.slot);
+        }
+        let s =
+            score_naive(model, std::slice::from_ref(&seqs[b]), std::slice::from_ref(&seq.placement)).expect("score");
+        for (a, c) in seq.ll.iter().zip(&s[0].ll) {
+            assert!((a - c).abs() < 1e-4);
         }
     }
 }
@@ -208,27 +226,7 @@ fn leave_one_out_gains_equal_gains_recomputed_from_scratch() {
     let r = &out.rounds[0];
     assert!(r.proposed >= seqs.len(), "every row has at least one thought");
     assert_eq!(r.culled, r.proposed / 2);
-    for (b, seq) in out.sequences.iter().enumerate() {
-        // The sweep's placement is the kept plus the culled thoughts.
-        let mut sweep = seq.placement.clone();
-        for t in &seq.culled {
-            sweep.counts[t.slot] += 1;
-        }
-        for t in seq.kept.iter().chain(&seq.culled) {
-            let mut without = sweep.clone();
-            without.counts[t.slot] -= 1;
-            let two = [seqs[b].clone(), seqs[b].clone()];
-            let s = score_naive(&model, &two, &[sweep.clone(), without]).expect("score");
-            let expect = gain(&cfg.gain, t.slot, None, &s[0].ll, &s[1].ll);
-            let got = t.gain.expect("gain");
-            assert!((got - expect).abs() < 1e-4, "row {b} slot {}: {got} vs {expect}", t.slot);
-        }
-        let s =
-            score_naive(&model, std::slice::from_ref(&seqs[b]), std::slice::from_ref(&seq.placement)).expect("score");
-        for (a, c) in seq.ll.iter().zip(&s[0].ll) {
-            assert!((a - c).abs() < 1e-4);
-        }
-    }
+    check_leave_one_out_gains_from_scratch(&model, &seqs, None, &cfg, &out);
 }
 
 #[test]

@@ -28,7 +28,7 @@ use serde_json::json;
 use super::data::{Dataset, Sampler, Sequence};
 use super::episode::fast_forward::fast_forward;
 use super::episode::{default_chunk, run_episode, EpisodeInput, Placement, RoundStats, Thought};
-use super::learn::{build_batch, losses, Example};
+use super::learn::{build_batch, losses, Example, ThoughtBatch};
 use super::rng::Rng;
 use super::thought_eval::{self, Placer};
 use super::train::{StepStats, Trainer};
@@ -119,30 +119,16 @@ impl Episodic {
                 // model's own placement, which (unlike the kept one) cannot encode the continuation.
                 let (own, cost) = self.own_placements(trainer, &seqs)?;
                 ep_pos += cost;
-                let none = Vec::new();
-                let own_examples: Vec<Example<'_>> = seqs
-                    .iter()
-                    .zip(&own)
-                    .map(|(s, p)| Example { sequence: s, placement: p, culled: &none, reinforce: false })
-                    .collect();
-                let own_batch = build_batch(&own_examples, trainer.built.model.device())?;
-                let own_logits = trainer.built.model.forward(&own_batch.inputs)?.logits;
-                l.real = losses(&own_logits, &own_batch)?.real;
+                let (real, own_batch) = real_loss_under(trainer, &seqs, &own)?;
+                l.real = real;
                 self.positions += (cost + 3 * own_batch.positions) as u64;
                 real_batch = Some(own_batch);
             }
             if is_ff && learn.real_loss == RealLoss::OwnAndPlain {
                 // The same sequences without thoughts: the model must stay competent without them.
                 let empty: Vec<Placement> = seqs.iter().map(|s| Placement::empty(s.tokens.len())).collect();
-                let none = Vec::new();
-                let plain_examples: Vec<Example<'_>> = seqs
-                    .iter()
-                    .zip(&empty)
-                    .map(|(s, p)| Example { sequence: s, placement: p, culled: &none, reinforce: false })
-                    .collect();
-                let plain_batch = build_batch(&plain_examples, trainer.built.model.device())?;
-                let plain_logits = trainer.built.model.forward(&plain_batch.inputs)?.logits;
-                l.real = ((&l.real + losses(&plain_logits, &plain_batch)?.real)? * 0.5)?;
+                let (plain, plain_batch) = real_loss_under(trainer, &seqs, &empty)?;
+                l.real = ((&l.real + plain)? * 0.5)?;
                 self.positions += (3 * plain_batch.positions) as u64;
             }
             let n_real = real_batch.as_ref().map_or(batch.n_real, |b| b.n_real);
@@ -267,6 +253,23 @@ impl Episodic {
         writeln!(self.log, "{line}")?;
         Ok(())
     }
+}
+
+/// The real-token loss of `seqs` under `placements` (no thought targets), and the batch it was computed on.
+fn real_loss_under(
+    trainer: &Trainer,
+    seqs: &[&Sequence],
+    placements: &[Placement],
+) -> anyhow::Result<(candle_core::Tensor, ThoughtBatch)> {
+    let none = Vec::new();
+    let examples: Vec<Example<'_>> = seqs
+        .iter()
+        .zip(placements)
+        .map(|(s, p)| Example { sequence: s, placement: p, culled: &none, reinforce: false })
+        .collect();
+    let batch = build_batch(&examples, trainer.built.model.device())?;
+    let logits = trainer.built.model.forward(&batch.inputs)?.logits;
+    Ok((losses(&logits, &batch)?.real, batch))
 }
 
 fn line_step(line: &str) -> Option<usize> {
