@@ -166,6 +166,27 @@ pub struct EpisodeConfig {
     pub thoughts: ThoughtKind,
     /// Run the episode phase every this many learning steps (reusing the last placement policy in between).
     pub every: usize,
+    /// Where the model's thoughts may stand (in the episode, in its own placement and at evaluation). Left out of
+    /// the serialised plan when `All`, so earlier plans and run identities stay valid.
+    #[serde(default, skip_serializing_if = "Slots::is_all")]
+    pub slots: Slots,
+}
+
+/// The slots open to the model's own thoughts (baseline rules place by their own rule).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Slots {
+    /// Before any real token after the first.
+    #[default]
+    All,
+    /// Only before scored tokens: for prompt/answer data inside the answer (and before its end-of-text), for
+    /// text everywhere (there it equals `All`).
+    Targets,
+}
+
+impl Slots {
+    pub fn is_all(&self) -> bool {
+        *self == Self::All
+    }
 }
 
 /// How thoughts are placed.

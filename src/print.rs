@@ -74,6 +74,14 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
         .into(),
     );
     push("episode.every", e.every.to_string());
+    push(
+        "episode.slots",
+        match e.slots {
+            Slots::All => "all",
+            Slots::Targets => "targets",
+        }
+        .into(),
+    );
     let l = &p.learn;
     push("learn.steps", l.steps.to_string());
     push("learn.batch", l.batch.to_string());

@@ -36,6 +36,7 @@ fn config(strategy: EpisodeStrategy, rounds: usize, budget: usize, fallback: Fal
         strategy,
         thoughts: ThoughtKind::Discrete,
         every: 1,
+        slots: Slots::All,
     }
 }
 
@@ -54,6 +55,7 @@ proptest! {
         threshold in prop::option::of(0.003f64..0.02),
         chunk in 1usize..12,
         with_start in any::<bool>(),
+        first in prop::option::of(1usize..24),
     ) {
         let gpt = tiny_gpt(seed % 7);
         let model = ThoughtBias::new(&gpt, bias).expect("bias");
@@ -64,7 +66,9 @@ proptest! {
                 Placement::from_slots(x.len(), &slots).expect("slots")
             }).collect()
         });
-        let policy = Policy { threshold, max_consecutive, budget, blocked: vec![] };
+        // With `first`, thoughts may stand only from that slot on (`slots = targets` with an answer there).
+        let policy = Policy { threshold, max_consecutive, budget, blocked: vec![], targets_only: first.is_some(), ..Default::default() }
+            .for_rows(lens.iter().map(|_| first));
         let (fast, _) = fast_forward(&model, &seqs, start.as_deref(), &policy, chunk).expect("fast");
         let (naive, _) = fast_forward_naive(&model, &seqs, start.as_deref(), &policy).expect("naive");
         for (b, (f, n)) in fast.iter().zip(&naive).enumerate() {
@@ -74,6 +78,9 @@ proptest! {
             let existing = start.as_ref().map_or(0, |s| s[b].total());
             prop_assert!(total <= budget.max(existing));
             prop_assert!(f.placement.counts.iter().all(|&c| usize::from(c) <= max_consecutive.max(1) || existing > 0));
+            if let Some(first) = first {
+                prop_assert!(f.inserted.iter().all(|&s| s >= first), "row {}: inserted {:?} before slot {}", b, f.inserted, first);
+            }
             for (a, c) in f.ll.iter().zip(&n.ll) {
                 prop_assert!((a - c).abs() < 1e-4, "row {}: ll {} vs {}", b, a, c);
             }
@@ -86,7 +93,7 @@ fn biased_fast_forward_really_places_thoughts() {
     let gpt = tiny_gpt(1);
     let model = ThoughtBias::new(&gpt, 0.25).expect("bias");
     let seqs = sequences(3, &[40, 33, 12]);
-    let policy = Policy { threshold: None, max_consecutive: 2, budget: 20, blocked: vec![] };
+    let policy = Policy { threshold: None, max_consecutive: 2, budget: 20, blocked: vec![], ..Default::default() };
     let (fast, cost) = fast_forward(&model, &seqs, None, &policy, 8).expect("fast");
     let placed: usize = fast.iter().map(|r| r.placement.total()).sum();
     assert!(placed >= 3, "only {placed} thoughts placed");
@@ -211,6 +218,37 @@ fn check_leave_one_out_gains_from_scratch(
             score_naive(model, std::slice::from_ref(&seqs[b]), std::slice::from_ref(&seq.placement)).expect("score");
         for (a, c) in seq.ll.iter().zip(&s[0].ll) {
             assert!((a - c).abs() < 1e-4);
+        }
+    }
+}
+
+/// `slots = targets`: a model that wants thoughts everywhere gets them only inside the answer, in rounds (model
+/// proposals and fallback alike) and in leave-one-out, and the gains still equal gains recomputed from scratch.
+#[test]
+fn slots_targets_keep_every_thought_inside_the_answer() {
+    let gpt = tiny_gpt(9);
+    let model = ThoughtBias::new(&gpt, 0.3).expect("bias");
+    let seqs = sequences(13, &[20, 18, 25, 16]);
+    let firsts = [12usize, 9, 20, 15];
+    for strategy in [EpisodeStrategy::Rounds, EpisodeStrategy::LeaveOneOut] {
+        for fallback in [Fallback::BestRank, Fallback::Uniform] {
+            let mut cfg = config(strategy, 6, 4, fallback);
+            cfg.slots = Slots::Targets;
+            let input = EpisodeInput { tokens: &seqs, prompt_lens: Some(&firsts), start: None };
+            let out = run_episode(&model, input, &cfg, 4, &mut Rng::new(7)).expect("episode");
+            let mut n = 0;
+            for (b, s) in out.sequences.iter().enumerate() {
+                for t in s.kept.iter().chain(&s.culled) {
+                    assert!(t.slot >= firsts[b], "{strategy:?}: row {b} thought at slot {} < {}", t.slot, firsts[b]);
+                    n += 1;
+                }
+                assert!(s.placement.counts[..firsts[b]].iter().all(|&c| c == 0));
+            }
+            assert!(n > 0, "{strategy:?}: some thoughts were proposed");
+            match strategy {
+                EpisodeStrategy::Rounds => check_round_gains_from_scratch(&model, &seqs, None, &cfg, &out),
+                EpisodeStrategy::LeaveOneOut => check_leave_one_out_gains_from_scratch(&model, &seqs, None, &cfg, &out),
+            }
         }
     }
 }

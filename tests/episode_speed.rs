@@ -57,7 +57,7 @@ fn chunk_width_probe() {
         println!("teacher-forced chunk {chunk:>3}: {t:.3} s  ratio {:.2}", t / fwd);
     }
     let model = ThoughtBias::new(&gpt, 0.52).expect("bias");
-    let policy = Policy { threshold: None, max_consecutive: 2, budget: 16, blocked: vec![] };
+    let policy = Policy { threshold: None, max_consecutive: 2, budget: 16, blocked: vec![], ..Default::default() };
     for chunk in [4, 8, 16, 32] {
         let mut work = 0;
         let mut k = 0;
@@ -144,7 +144,7 @@ fn round_work_probe() {
     let seqs: Vec<Vec<u32>> = (0..16).map(|_| (0..256).map(|_| rng.below(256) as u32).collect()).collect();
     let bias: f32 = std::env::var("BIAS").ok().and_then(|b| b.parse().ok()).unwrap_or(0.1);
     let model = ThoughtBias::new(&gpt, bias).expect("bias");
-    let policy = Policy { threshold: None, max_consecutive: 2, budget: 16, blocked: vec![] };
+    let policy = Policy { threshold: None, max_consecutive: 2, budget: 16, blocked: vec![], ..Default::default() };
     let (ff, _) = fast_forward(&model, &seqs, None, &policy, 8).expect("ff");
     let k = ff.iter().map(|r| r.placement.total()).sum::<usize>() as f64 / 16.0;
     let ep = EpisodeConfig {
@@ -158,6 +158,7 @@ fn round_work_probe() {
         strategy: EpisodeStrategy::Rounds,
         thoughts: ThoughtKind::Discrete,
         every: 1,
+        slots: Slots::All,
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let out = run_episode(&model, input, &ep, 8, &mut Rng::new(1)).expect("episode");

@@ -36,7 +36,8 @@ fn evaluation_placement_cannot_see_the_future() {
     let built = build_model(&ModelConfig::Gpt(gpt), &Device::Cpu, 3).unwrap();
     // A thought bias so that an untrained model wants thoughts at some slots and not at others.
     let model = ThoughtBias::new(built.model.as_ref(), 5.5).unwrap();
-    let own = Placer::Own(Policy { threshold: None, max_consecutive: 2, budget: 6, blocked: vec![] });
+    let own =
+        Placer::Own(Policy { threshold: None, max_consecutive: 2, budget: 6, blocked: vec![], ..Default::default() });
     let rules =
         [Insertion::Random { per_sequence: 3 }, Insertion::Interval { every: 3 }, Insertion::AnswerPause { count: 2 }];
     let base: Vec<u32> = (0..14).map(|k| (k * 37 % 97) as u32 + 30).collect();
@@ -164,7 +165,7 @@ fn evaluation_nll_matches_the_fast_forward_walk() {
             answer_len: 2,
         })
         .collect();
-    let policy = Policy { threshold: None, max_consecutive: 2, budget: 3, blocked: vec![] };
+    let policy = Policy { threshold: None, max_consecutive: 2, budget: 3, blocked: vec![], ..Default::default() };
     let tokens: Vec<Vec<u32>> = seqs.iter().map(|s| s.tokens.clone()).collect();
     let (walked, _) = fast_forward(&model, &tokens, None, &policy, 4).unwrap();
     let mut nll = 0f64;
@@ -182,6 +183,36 @@ fn evaluation_nll_matches_the_fast_forward_walk() {
     let report = evaluate_with(&model, &data, &Placer::Own(policy), None).unwrap();
     assert_eq!(report.n_tokens, n);
     assert!((report.real_nll - nll / n as f64).abs() < 1e-4, "{} vs {}", report.real_nll, nll / n as f64);
+}
+
+/// `episode.slots = targets` holds at evaluation too: the model's own placement puts thoughts only inside each
+/// sequence's answer (its scored tokens), however much it wants them in the prompt.
+#[test]
+fn own_placement_with_slots_targets_stays_inside_the_answer() {
+    let params = tiny_params();
+    let built = build_model(&params.model, &Device::Cpu, 4).unwrap();
+    let model = ThoughtBias::new(built.model.as_ref(), 8.0).unwrap();
+    let mut ep = params.episode.clone();
+    ep.insertion = Insertion::FastForward { fallback: Fallback::BestRank, threshold: None, max_consecutive: 2 };
+    ep.thought_budget = 4;
+    let seqs: Vec<Sequence> = [3usize, 5, 7]
+        .iter()
+        .map(|&answer| Sequence { tokens: (0..10).map(|k| 40 + k * 3).collect(), answer: Some(answer), answer_len: 2 })
+        .collect();
+    let refs: Vec<&Sequence> = seqs.iter().collect();
+    let everywhere =
+        place(&model, &refs, &Placer::Own(thinktok::engine::thought_eval::own_policy(&ep, None)), &mut Rng::new(0))
+            .unwrap();
+    assert!(everywhere.iter().all(|p| p.counts[1] > 0), "without the rule the biased model thinks at once");
+    ep.slots = Slots::Targets;
+    let inside =
+        place(&model, &refs, &Placer::Own(thinktok::engine::thought_eval::own_policy(&ep, None)), &mut Rng::new(0))
+            .unwrap();
+    for (s, p) in seqs.iter().zip(&inside) {
+        let answer = s.answer.unwrap();
+        assert!(p.counts[..answer].iter().all(|&c| c == 0), "{:?} before the answer at {answer}", p.counts);
+        assert!(p.total() > 0, "thoughts inside the answer");
+    }
 }
 
 /// `fit_threshold` picks, on the training sequences only, the candidate placement with the lowest real-token NLL

@@ -162,6 +162,10 @@ fn episode(b: &RBlock) -> Option<EpisodeConfig> {
             _ => ThoughtKind::Discrete,
         },
         every: b.u("every")?,
+        slots: match b.c("slots")?.func.name {
+            "targets" => Slots::Targets,
+            _ => Slots::All,
+        },
     })
 }
 

@@ -100,6 +100,7 @@ fn effective(p: &RunParams) -> Option<RunParams> {
         over: Default::default(),
     };
     ep.strategy = crate::plan::EpisodeStrategy::Rounds;
+    ep.slots = crate::plan::Slots::All;
     (e.learn.reinforce, e.learn.punish, e.learn.real_loss) = (0.0, 0.0, crate::plan::RealLoss::Kept);
     if e.eval.placement != EvalPlacement::Oracle {
         e.eval.placement = EvalPlacement::Rule;

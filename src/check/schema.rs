@@ -237,8 +237,23 @@ pub static EPISODE: BlockSpec = BlockSpec {
         key("strategy", Ty::Choice(STRATEGIES), Default::Call("rounds"), "`rounds` or `leave_one_out`."),
         key("thoughts", Ty::Choice(THOUGHT_KINDS), Default::Call("discrete"), "`discrete` or `continuous`."),
         key("every", Ty::Int(ge(1.0)), Default::Int(1), "Run the episode phase every this many learning steps."),
+        key(
+            "slots",
+            Ty::Choice(SLOTS),
+            Default::Call("all"),
+            "Where the model's own thoughts may stand: `all` or `targets`.",
+        ),
     ],
 };
+
+pub static SLOTS: &[FnSpec] = &[
+    func("all", &[], "Before any real token after the first."),
+    func(
+        "targets",
+        &[],
+        "Only before scored tokens (for prompt/answer data: inside the answer; for text: everywhere).",
+    ),
+];
 
 pub static SCHEDULES: &[FnSpec] = &[
     func(

@@ -73,7 +73,8 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
     let gpt = Gpt::new_seeded(&cfg, &varmap, &dev, 0).context("building the benchmark GPT")?;
     let mut rng = Rng::new(0);
     let seqs: Vec<Vec<u32>> = (0..b_n).map(|_| (0..l_n).map(|_| rng.below(256) as u32).collect()).collect();
-    let policy = Policy { threshold: None, max_consecutive: 2, budget: BUDGET, blocked: Vec::new() };
+    let policy =
+        Policy { threshold: None, max_consecutive: 2, budget: BUDGET, blocked: Vec::new(), ..Default::default() };
 
     let chunk = default_chunk(&dev);
     let bias = calibrate(&gpt, &seqs, &policy, chunk, &dev)?;
@@ -98,6 +99,7 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
         strategy: EpisodeStrategy::Rounds,
         thoughts: ThoughtKind::Discrete,
         every: 1,
+        slots: Slots::All,
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let forward = || -> anyhow::Result<()> {

@@ -207,7 +207,7 @@ impl Episodic {
     fn own_placements(&self, trainer: &Trainer, seqs: &[&Sequence]) -> anyhow::Result<(Vec<Placement>, usize)> {
         let model = trainer.built.model.as_ref();
         let tokens: Vec<Vec<u32>> = seqs.iter().map(|s| s.tokens.clone()).collect();
-        let policy = thought_eval::own_policy(&self.params.episode, None);
+        let policy = thought_eval::own_policy(&self.params.episode, None).for_rows(seqs.iter().map(|s| s.answer));
         let (scored, cost) = fast_forward(model, &tokens, None, &policy, default_chunk(model.device()))?;
         Ok((scored.into_iter().map(|s| s.placement).collect(), cost.positions))
     }

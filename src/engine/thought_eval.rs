@@ -126,7 +126,14 @@ pub fn own_policy(ep: &EpisodeConfig, threshold: Option<f64>) -> Policy {
         Insertion::FastForward { threshold, max_consecutive, .. } => (*threshold, *max_consecutive),
         _ => (None, 1),
     };
-    Policy { threshold: threshold.or(threshold_ff), max_consecutive, budget: ep.thought_budget, blocked: vec![] }
+    Policy {
+        threshold: threshold.or(threshold_ff),
+        max_consecutive,
+        budget: ep.thought_budget,
+        blocked: vec![],
+        targets_only: ep.slots == crate::plan::Slots::Targets,
+        first_slots: vec![],
+    }
 }
 
 /// A baseline rule as spec text.
@@ -158,11 +165,14 @@ pub fn place(
     match placer {
         Placer::Fitted { chosen, .. } => place(model, seqs, chosen, rng),
         Placer::Fit { .. } => anyhow::bail!("a `fit_threshold` placement must be fitted on training data first"),
-        Placer::Own(policy) => Ok(fast_forward(model, &tokens, None, policy, default_chunk(model.device()))?
-            .0
-            .into_iter()
-            .map(|s| s.placement)
-            .collect()),
+        Placer::Own(policy) => {
+            let policy = policy.for_rows(seqs.iter().map(|s| s.answer));
+            Ok(fast_forward(model, &tokens, None, &policy, default_chunk(model.device()))?
+                .0
+                .into_iter()
+                .map(|s| s.placement)
+                .collect())
+        }
         Placer::Rule(Insertion::None, _) => Ok(tokens.iter().map(|x| Placement::empty(x.len())).collect()),
         Placer::Rule(rule, _) => {
             let prompts = prompt_lens(seqs);

@@ -36,6 +36,7 @@ pub fn tiny_params() -> RunParams {
             strategy: EpisodeStrategy::Rounds,
             thoughts: ThoughtKind::Discrete,
             every: 1,
+            slots: Slots::All,
         },
         learn: LearnConfig {
             steps: 12,

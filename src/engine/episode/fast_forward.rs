@@ -75,11 +75,7 @@ fn walks(seqs: &[Vec<u32>], start: Option<&[Placement]>, policy: Option<&Policy>
         .enumerate()
         .map(|(b, x)| {
             let p = start.map_or_else(|| Placement::empty(x.len()), |s| s[b].clone());
-            let mut pol = policy.cloned();
-            if let Some(pol) = pol.as_mut() {
-                pol.blocked.resize(x.len(), false);
-            }
-            Walk::new(x.clone(), p, pol)
+            Walk::new(x.clone(), p, policy.map(|pol| pol.row(b, x.len())))
         })
         .collect()
 }

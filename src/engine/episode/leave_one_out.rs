@@ -32,6 +32,7 @@ pub(super) fn run(
     rng: &mut Rng,
 ) -> anyhow::Result<EpisodeOutput> {
     let (policy, fallback) = policy_of(cfg)?;
+    let policy = policy.for_rows((0..input.tokens.len()).map(|b| input.first_target(b)));
     let starts = starts(&input);
     let mut state = State::new(model, input.tokens, &starts, Some(&policy), cfg.thought_budget, chunk)?;
     let sources = fill_empty_rows(&mut state, &policy, &fallback, rng)?;
@@ -84,7 +85,7 @@ fn fill_empty_rows(
             if !row.inserted.is_empty() {
                 return None;
             }
-            let free = free_slots(policy, row, &vec![false; row.placement.len()]);
+            let free = free_slots(policy, row, &policy.row(b, row.placement.len()).blocked);
             let s = fallback::choose(fallback, &row.slots, &free, rng)?;
             Some(state.change(b, s, true))
         })

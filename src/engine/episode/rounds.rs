@@ -17,7 +17,7 @@ use super::walk::Policy;
 use super::{finish, EpisodeInput, EpisodeOutput, RoundStats, Source, Thought};
 use crate::engine::model::CausalLm;
 use crate::engine::rng::Rng;
-use crate::plan::{EpisodeConfig, Fallback, Insertion};
+use crate::plan::{EpisodeConfig, Fallback, Insertion, Slots};
 
 /// The fast-forward parameters of a plan, as a policy and a fallback.
 pub(super) fn policy_of(cfg: &EpisodeConfig) -> anyhow::Result<(Policy, Fallback)> {
@@ -28,6 +28,8 @@ pub(super) fn policy_of(cfg: &EpisodeConfig) -> anyhow::Result<(Policy, Fallback
                 max_consecutive: *max_consecutive,
                 budget: cfg.thought_budget,
                 blocked: Vec::new(),
+                targets_only: cfg.slots == Slots::Targets,
+                first_slots: Vec::new(),
             },
             fallback.clone(),
         )),
@@ -110,10 +112,12 @@ pub(super) fn run(
     rng: &mut Rng,
 ) -> anyhow::Result<EpisodeOutput> {
     let (policy, fallback) = policy_of(cfg)?;
-    let mut state = State::new(model, input.tokens, &starts(&input), None, cfg.thought_budget, chunk)?;
     let b_n = input.tokens.len();
+    let policy = policy.for_rows((0..b_n).map(|b| input.first_target(b)));
+    let mut state = State::new(model, input.tokens, &starts(&input), None, cfg.thought_budget, chunk)?;
     let mut ledger = Ledger {
-        blocked: input.tokens.iter().map(|x| vec![false; x.len()]).collect(),
+        // Slots closed to thoughts (`slots = targets`) start out blocked, like tried ones.
+        blocked: input.tokens.iter().enumerate().map(|(b, x)| policy.row(b, x.len()).blocked).collect(),
         kept: vec![Vec::new(); b_n],
         culled: vec![Vec::new(); b_n],
     };

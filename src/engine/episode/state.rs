@@ -36,8 +36,9 @@ impl<'a> State<'a> {
         let mut walks: Vec<Walk> = seqs
             .iter()
             .zip(starts)
-            .map(|(x, p)| {
-                let pol = policy.map(|pol| Policy { blocked: vec![false; x.len()], ..pol.clone() });
+            .enumerate()
+            .map(|(b, (x, p))| {
+                let pol = policy.map(|pol| Policy { blocked: Vec::new(), ..pol.clone() }.row(b, x.len()));
                 Walk::new(x.clone(), p.clone(), pol)
             })
             .collect();

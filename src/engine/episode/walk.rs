@@ -12,7 +12,7 @@ use super::stats::PosStat;
 use crate::plan::{PAD_ID, THOUGHT_ID};
 
 /// When the model places a thought itself.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Policy {
     /// Insert where `p(thought) > threshold`; `None`: where the thought is top-1 (ties count as top-1).
     pub threshold: Option<f64>,
@@ -22,9 +22,34 @@ pub struct Policy {
     pub budget: usize,
     /// Slots where the model may not insert (e.g. already tried and culled); empty means none.
     pub blocked: Vec<bool>,
+    /// Open only the slots before scored tokens (`episode.slots = targets`); [`Policy::for_rows`] turns this into
+    /// each row's first open slot.
+    pub targets_only: bool,
+    /// Per row of a batch, the first slot open to a thought (empty: every slot from 1 on).
+    pub first_slots: Vec<usize>,
 }
 
 impl Policy {
+    /// This policy for a batch whose rows' first scored tokens are `first_targets` (`None`: every token is
+    /// scored). With `targets_only`, row `b`'s thoughts may stand only from slot `first_targets[b]` on.
+    pub fn for_rows(&self, first_targets: impl IntoIterator<Item = Option<usize>>) -> Policy {
+        let first_slots = match self.targets_only {
+            true => first_targets.into_iter().map(|f| f.unwrap_or(1).max(1)).collect(),
+            false => Vec::new(),
+        };
+        Policy { first_slots, ..self.clone() }
+    }
+
+    /// Row `b`'s own policy for a sequence of `len` real tokens: `blocked` sized to it and closed before the row's
+    /// first open slot.
+    pub fn row(&self, b: usize, len: usize) -> Policy {
+        let mut blocked = self.blocked.clone();
+        blocked.resize(len, false);
+        let first = self.first_slots.get(b).copied().unwrap_or(0).min(len);
+        blocked[..first].iter_mut().for_each(|x| *x = true);
+        Policy { blocked, first_slots: Vec::new(), ..self.clone() }
+    }
+
     /// Whether the prediction `stat` asks for a thought.
     pub fn wants(&self, stat: &PosStat) -> bool {
         match self.threshold {
@@ -182,7 +207,7 @@ mod tests {
 
     #[test]
     fn policy_inserts_at_top1_respects_the_cap_and_cuts_the_chunk() {
-        let policy = Policy { threshold: None, max_consecutive: 1, budget: 5, blocked: vec![] };
+        let policy = Policy { threshold: None, max_consecutive: 1, budget: 5, blocked: vec![], ..Default::default() };
         let mut w = Walk::new(vec![5, 6, 7], Placement::empty(3), Some(policy));
         let (mut tok, mut tgt) = ([0u32; 8], [0u32; 8]);
         assert_eq!(w.plan(8, &mut tok, &mut tgt), 2);
