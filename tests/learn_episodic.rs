@@ -145,6 +145,8 @@ fn sweep_report_groups_seeds_and_writes_curves() {
     assert_eq!(results["runs"].as_array().unwrap().len(), 4);
     assert_eq!(results["runs"][2]["params"]["episode"]["insertion"]["Interval"]["every"], 2);
     assert!(results["runs"][0]["train_positions"].as_f64().unwrap() > 0.0);
+    let threads = results["runs"][0]["threads"].as_u64().expect("the training's thread count is recorded");
+    assert!(report.contains(&format!("CPU threads per run: {threads}.")), "{report}");
     let png = std::fs::read(out.join("curves.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
 }

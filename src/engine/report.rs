@@ -26,6 +26,8 @@ pub struct RunRecord {
     pub steps: usize,
     pub eval: Option<EvalReport>,
     pub wall_s: f64,
+    /// CPU threads of the training (`None` for runs logged before it was recorded).
+    pub threads: Option<usize>,
     pub swept: BTreeMap<String, String>,
     /// Positions processed in training (see the module docs).
     pub train_positions: Option<f64>,
@@ -55,9 +57,10 @@ pub fn write(plan: &Plan, results: &Results, out: &Path) -> anyhow::Result<()> {
     ];
     write_atomic(&out.join("curves.png"), chart_png(&panels, 560, 380))?;
     let text = format!(
-        "# {}\n\n{}\n{}\n{}\n## Runs\n\n{}",
+        "# {}\n\n{}{}\n{}\n{}\n## Runs\n\n{}",
         plan.experiment,
         group_table(&groups),
+        threads_note(&rich.runs),
         spread(&groups),
         key(&groups, &panels),
         table(results)
@@ -72,13 +75,15 @@ fn record(run: &RunPlan, result: &super::runner::RunResult, out: &Path) -> anyho
     // A skipped run's wall time is the one saved when it finished.
     let wall_file = dir.join("wall_s.txt");
     let wall_s = if result.status == "finished" && result.wall_s > 0.0 {
-        std::fs::write(&wall_file, format!("{}", result.wall_s))?;
+        write_atomic(&wall_file, format!("{}", result.wall_s))?;
         result.wall_s
     } else {
         std::fs::read_to_string(&wall_file).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(result.wall_s)
     };
     let positions = positions_by_step(&run.params, &dir)?;
-    let curve: Vec<(usize, f64, f64)> = jsonl(&dir.join("metrics.jsonl"))
+    let metrics = jsonl(&dir.join("metrics.jsonl"));
+    let threads = metrics.iter().rev().find_map(|v| v.get("threads")?.as_u64()).map(|t| t as usize);
+    let curve: Vec<(usize, f64, f64)> = metrics
         .iter()
         .filter_map(|v| {
             let step = v.get("step")?.as_u64()? as usize;
@@ -93,6 +98,7 @@ fn record(run: &RunPlan, result: &super::runner::RunResult, out: &Path) -> anyho
         steps: result.steps,
         eval: result.eval.clone(),
         wall_s,
+        threads,
         swept: run.swept.clone(),
         train_positions: (result.steps > 0).then(|| positions(result.steps)),
         curve,
@@ -177,6 +183,21 @@ fn positions_per_token(r: &RunRecord) -> Option<f64> {
 
 fn pm(v: Option<(f64, f64)>, digits: usize) -> String {
     v.map_or("–".to_string(), |(m, s)| format!("{m:.digits$} ± {s:.digits$}"))
+}
+
+/// Which CPU thread counts trained the runs: different counts reduce in a different order, so their figures are
+/// not bit-comparable (the run identity does not include the thread count).
+fn threads_note(runs: &[RunRecord]) -> String {
+    let counts: std::collections::BTreeSet<usize> = runs.iter().filter_map(|r| r.threads).collect();
+    let list = counts.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+    match counts.len() {
+        0 => String::new(),
+        1 => format!("\nCPU threads per run: {list}.\n"),
+        _ => format!(
+            "\n**Runs trained with different CPU thread counts ({list})**: floating-point reductions run in another \
+             order, so these runs are not bit-comparable (rerun with one `RAYON_NUM_THREADS` for that).\n"
+        ),
+    }
 }
 
 fn group_table(groups: &[Group<'_>]) -> String {

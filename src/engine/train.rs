@@ -266,6 +266,8 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
             metrics.write(json!({
                 "step": step, "loss": stats.loss, "lr": stats.lr, "grad_norm": stats.grad_norm,
                 "tokens": tokens_seen, "tokens_per_s": tokens_per_s,
+                // CPU runs are bit-reproducible only at the same thread count (reduction order).
+                "threads": candle_core::utils::get_num_threads(),
             }))?;
         }
         opts.progress.set_position(step as u64);
