@@ -309,6 +309,9 @@ pub enum RealLoss {
     /// model stays competent without thoughts, so a thought's gain measures help rather than dependence on a
     /// placement it was trained under.
     OwnAndPlain,
+    /// Only on the sequence without thoughts (every step): an ablation that separates the thought objective
+    /// (reinforce / punish, still on the kept placement) from thoughts as inputs to the real-token loss.
+    Plain,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -106,6 +106,7 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
         RealLoss::Kept => "kept",
         RealLoss::Own => "own",
         RealLoss::OwnAndPlain => "own_and_plain",
+        RealLoss::Plain => "plain",
     };
     push("learn.real_loss", real_loss.into());
     let v = &p.eval;

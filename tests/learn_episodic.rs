@@ -339,4 +339,11 @@ fn real_loss_on_own_placement_ignores_the_kept_thoughts() {
     // One more forward + backward over 8 sequences of 7 real tokens (6 input positions each), counted as 3 ×.
     let extra = both["positions"].as_u64().unwrap() - own_line["positions"].as_u64().unwrap();
     assert_eq!(extra, 3 * 8 * 6);
+    // `plain`: the real tokens only without thoughts, the thought targets still from the kept placement.
+    let kept_line = first_line(RealLoss::Kept, "real-loss-kept2");
+    let plain_only = first_line(RealLoss::Plain, "real-loss-plain-only");
+    assert!((plain_only["loss_real"].as_f64().unwrap() - plain).abs() < 1e-5, "{plain_only} vs plain {plain}");
+    assert_eq!(plain_only["loss_reinforce"], kept_line["loss_reinforce"]);
+    let extra = plain_only["positions"].as_u64().unwrap() - kept_line["positions"].as_u64().unwrap();
+    assert_eq!(extra, 3 * 8 * 6);
 }

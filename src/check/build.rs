@@ -217,6 +217,7 @@ fn learn(b: &RBlock) -> Option<LearnConfig> {
         real_loss: match b.c("real_loss")?.func.name {
             "own" => RealLoss::Own,
             "own_and_plain" => RealLoss::OwnAndPlain,
+            "plain" => RealLoss::Plain,
             _ => RealLoss::Kept,
         },
     })

@@ -73,7 +73,8 @@ pub fn estimate(p: &RunParams) -> Estimates {
     let ff = matches!(p.episode.insertion, Insertion::FastForward { .. });
     let own_pass = ff && matches!(p.learn.real_loss, RealLoss::Own | RealLoss::OwnAndPlain);
     let own_share = if own_pass { 1.0 / p.episode.every.max(1) as f64 } else { 0.0 };
-    let plain_share = if ff && p.learn.real_loss == RealLoss::OwnAndPlain { 1.0 } else { 0.0 };
+    let plain_share =
+        if ff && matches!(p.learn.real_loss, RealLoss::OwnAndPlain | RealLoss::Plain) { 1.0 } else { 0.0 };
     let one_forward = fwd_per_position * (seqs * positions) as f64;
     let forward = one_forward * (1.0 + own_share + plain_share);
     let backward = 2.0 * forward;

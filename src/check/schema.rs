@@ -205,6 +205,11 @@ pub static REAL_LOSSES: &[FnSpec] = &[
         &[],
         "Mean of `own` and the loss without thoughts (every step): gains then measure help, not dependence.",
     ),
+    func(
+        "plain",
+        &[],
+        "Only without thoughts (ablation: the thought objective without thoughts as inputs to the real-token loss).",
+    ),
 ];
 
 pub static THOUGHT_KINDS: &[FnSpec] = &[

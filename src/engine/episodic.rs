@@ -12,7 +12,7 @@
 //!
 //! The real-token loss of an episode step is computed on the kept placement (`learn.real_loss = kept`, DESIGN.md),
 //! on the model's own placement in one more pass (`own`), or as the mean of `own` and a pass without thoughts
-//! (`own_and_plain`, on every step of a `fast_forward` run).
+//! (`own_and_plain`, on every step of a `fast_forward` run), or only without thoughts (`plain`, an ablation).
 //!
 //! Each step appends one line to `episodes.jsonl` in the run folder: the three loss terms, the episode statistics
 //! (proposed / kept / culled, mean gains, share placed by the model vs the fallback), thoughts per 100 real tokens
@@ -124,12 +124,19 @@ impl Episodic {
                 self.positions += (cost + 3 * own_batch.positions) as u64;
                 real_batch = Some(own_batch);
             }
-            if is_ff && learn.real_loss == RealLoss::OwnAndPlain {
-                // The same sequences without thoughts: the model must stay competent without them.
+            if is_ff && matches!(learn.real_loss, RealLoss::OwnAndPlain | RealLoss::Plain) {
+                // The same sequences without thoughts: the model must stay competent without them (or, for the
+                // `plain` ablation, learns the real tokens only there).
                 let empty: Vec<Placement> = seqs.iter().map(|s| Placement::empty(s.tokens.len())).collect();
                 let (plain, plain_batch) = real_loss_under(trainer, &seqs, &empty)?;
-                l.real = ((&l.real + plain)? * 0.5)?;
+                l.real = match learn.real_loss {
+                    RealLoss::Plain => plain,
+                    _ => ((&l.real + plain)? * 0.5)?,
+                };
                 self.positions += (3 * plain_batch.positions) as u64;
+                if learn.real_loss == RealLoss::Plain {
+                    real_batch = Some(plain_batch);
+                }
             }
             let n_real = real_batch.as_ref().map_or(batch.n_real, |b| b.n_real);
             let loss = (l.total(learn.reinforce, learn.punish)? / micro_n as f64)?;
