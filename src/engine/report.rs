@@ -190,12 +190,17 @@ fn pm(v: Option<(f64, f64)>, digits: usize) -> String {
 fn threads_note(runs: &[RunRecord]) -> String {
     let counts: std::collections::BTreeSet<usize> = runs.iter().filter_map(|r| r.threads).collect();
     let list = counts.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+    let unknown = runs.iter().filter(|r| r.threads.is_none() && r.steps > 0).count();
+    let unknown = match unknown {
+        0 => String::new(),
+        n => format!(" (not recorded for {n} run{} trained by an older thinktok)", if n == 1 { "" } else { "s" }),
+    };
     match counts.len() {
         0 => String::new(),
-        1 => format!("\nCPU threads per run: {list}.\n"),
+        1 => format!("\nCPU threads per run: {list}{unknown}.\n"),
         _ => format!(
-            "\n**Runs trained with different CPU thread counts ({list})**: floating-point reductions run in another \
-             order, so these runs are not bit-comparable (rerun with one `RAYON_NUM_THREADS` for that).\n"
+            "\n**Runs trained with different CPU thread counts ({list}){unknown}**: floating-point reductions run in \
+             another order, so these runs are not bit-comparable (rerun with one `RAYON_NUM_THREADS` for that).\n"
         ),
     }
 }
