@@ -294,6 +294,27 @@ pub struct LearnConfig {
     pub punish: f64,
     /// Which placement the real-token loss is trained on in episode steps.
     pub real_loss: RealLoss,
+    /// How the reinforce and punish terms are averaged. Left out of the serialised plan at its default, so
+    /// earlier plans and run identities stay valid.
+    #[serde(default, skip_serializing_if = "ThoughtNorm::is_per_thought")]
+    pub thought_norm: ThoughtNorm,
+}
+
+/// The denominator of the reinforce and punish terms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ThoughtNorm {
+    /// Mean over the kept (culled) positions: the terms weigh the same however few thoughts there are.
+    #[default]
+    PerThought,
+    /// Sum over the kept (culled) positions divided by the batch's real targets: each thought target weighs as
+    /// much as one real token.
+    PerRealToken,
+}
+
+impl ThoughtNorm {
+    pub fn is_per_thought(&self) -> bool {
+        *self == Self::PerThought
+    }
 }
 
 /// The placement under which the learning phase's real-token cross-entropy is computed on episode steps.

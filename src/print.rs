@@ -109,6 +109,14 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
         RealLoss::Plain => "plain",
     };
     push("learn.real_loss", real_loss.into());
+    push(
+        "learn.thought_norm",
+        match l.thought_norm {
+            ThoughtNorm::PerThought => "per_thought",
+            ThoughtNorm::PerRealToken => "per_real_token",
+        }
+        .into(),
+    );
     let v = &p.eval;
     push("eval.every", v.every.to_string());
     push("eval.checkpoint_every", v.checkpoint_every.to_string());

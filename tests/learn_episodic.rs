@@ -187,6 +187,32 @@ fn evaluation_nll_matches_the_fast_forward_walk() {
     assert!((report.real_nll - nll / n as f64).abs() < 1e-4, "{} vs {}", report.real_nll, nll / n as f64);
 }
 
+/// `learn.thought_norm = per_real_token` turns the reinforce / punish means over thought targets into sums per real
+/// target: on the same first step (same model, batch and episode) the terms scale by kept / real and culled / real.
+#[test]
+fn thought_norm_per_real_token_rescales_the_thought_terms() {
+    let first = |norm: ThoughtNorm, name: &str| {
+        let out = scratch(name);
+        let plan = tiny_plan_with(|p| {
+            episodic(p);
+            p.learn.steps = 1;
+            p.eval.every = 1;
+            p.learn.thought_norm = norm;
+        });
+        run_plan(&plan, &options(&out)).unwrap();
+        jsonl(&out.join(&plan.runs[0].id).join("episodes.jsonl"))[0].clone()
+    };
+    let (mean, per_real) =
+        (first(ThoughtNorm::PerThought, "norm-thought"), first(ThoughtNorm::PerRealToken, "norm-real"));
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap();
+    // 8 sequences of sum3 with 4 digits: the answer and the end-of-text are the real targets, 16 in all.
+    let (kept, culled) = (f(&mean, "kept"), f(&mean, "culled"));
+    assert!(kept > 0.0 && culled > 0.0, "{mean}");
+    assert_eq!(f(&mean, "loss_real"), f(&per_real, "loss_real"));
+    assert!((f(&per_real, "loss_reinforce") - f(&mean, "loss_reinforce") * kept / 16.0).abs() < 1e-5, "{per_real}");
+    assert!((f(&per_real, "loss_punish") - f(&mean, "loss_punish") * culled / 16.0).abs() < 1e-6, "{per_real}");
+}
+
 /// `episode.slots = targets` holds at evaluation too: the model's own placement puts thoughts only inside each
 /// sequence's answer (its scored tokens), however much it wants them in the prompt.
 #[test]

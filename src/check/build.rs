@@ -220,6 +220,10 @@ fn learn(b: &RBlock) -> Option<LearnConfig> {
             "plain" => RealLoss::Plain,
             _ => RealLoss::Kept,
         },
+        thought_norm: match b.c("thought_norm")?.func.name {
+            "per_real_token" => ThoughtNorm::PerRealToken,
+            _ => ThoughtNorm::PerThought,
+        },
     })
 }
 

@@ -305,10 +305,21 @@ pub static LEARN: BlockSpec = BlockSpec {
             "real_loss",
             Ty::Choice(REAL_LOSSES),
             Default::Call("kept"),
-            "Placement of the real-token loss on episode steps: `kept` or `own`.",
+            "Placement of the real-token loss: `kept`, `own`, `own_and_plain` or `plain`.",
+        ),
+        key(
+            "thought_norm",
+            Ty::Choice(THOUGHT_NORMS),
+            Default::Call("per_thought"),
+            "Averaging of reinforce / punish: `per_thought` or `per_real_token`.",
         ),
     ],
 };
+
+pub static THOUGHT_NORMS: &[FnSpec] = &[
+    func("per_thought", &[], "Mean over the kept (culled) positions: the same weight however few thoughts."),
+    func("per_real_token", &[], "Sum over them divided by the real targets: a thought target weighs one real token."),
+];
 
 pub static PLACEMENTS: &[FnSpec] = &[
     func("own", &[], "The model's own fast-forward top-1 policy."),

@@ -32,7 +32,7 @@ use super::learn::{build_batch, losses, Example, ThoughtBatch};
 use super::rng::Rng;
 use super::thought_eval::{self, Placer};
 use super::train::{StepStats, Trainer};
-use crate::plan::{DataSource, Insertion, ModelConfig, RealLoss, RunParams};
+use crate::plan::{DataSource, Insertion, ModelConfig, RealLoss, RunParams, ThoughtNorm};
 
 /// The episodic learning state of one run.
 pub struct Episodic {
@@ -113,6 +113,13 @@ impl Episodic {
             let batch = build_batch(&examples, trainer.built.model.device())?;
             let logits = trainer.built.model.forward(&batch.inputs)?.logits;
             let mut l = losses(&logits, &batch)?;
+            if learn.thought_norm == ThoughtNorm::PerRealToken {
+                // From means over thought targets to sums over them per real target of the batch (the same
+                // sequences have the same real targets under every placement).
+                let per_real = |n: usize| n as f64 / batch.n_real.max(1) as f64;
+                l.reinforce = (l.reinforce * per_real(batch.n_kept))?;
+                l.punish = (l.punish * per_real(batch.n_culled))?;
+            }
             let mut real_batch = None;
             if placed.reinforce && matches!(learn.real_loss, RealLoss::Own | RealLoss::OwnAndPlain) {
                 // The kept placement gives only the thought targets; the real tokens are learned under the

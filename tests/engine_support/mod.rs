@@ -56,6 +56,7 @@ pub fn tiny_params() -> RunParams {
             reinforce: 1.0,
             punish: 0.5,
             real_loss: RealLoss::Kept,
+            thought_norm: ThoughtNorm::PerThought,
         },
         eval: EvalConfig { every: 6, checkpoint_every: 4, placement: EvalPlacement::Rule, max_sequences: None },
     }
