@@ -102,6 +102,7 @@ fn effective(p: &RunParams) -> Option<RunParams> {
     ep.strategy = crate::plan::EpisodeStrategy::Rounds;
     ep.slots = crate::plan::Slots::All;
     (e.learn.reinforce, e.learn.punish, e.learn.real_loss) = (0.0, 0.0, crate::plan::RealLoss::Kept);
+    e.learn.thought_norm = crate::plan::ThoughtNorm::PerThought;
     if e.eval.placement != EvalPlacement::Oracle {
         e.eval.placement = EvalPlacement::Rule;
     }
