@@ -22,6 +22,19 @@ fn episodic(p: &mut RunParams) {
     p.eval.placement = EvalPlacement::Own;
 }
 
+/// The first `episodes.jsonl` line of a one-step episodic tiny run, after `edit`.
+fn first_episode_line(name: &str, edit: impl FnOnce(&mut RunParams)) -> serde_json::Value {
+    let out = scratch(name);
+    let plan = tiny_plan_with(|p| {
+        episodic(p);
+        p.learn.steps = 1;
+        p.eval.every = 1;
+        edit(p);
+    });
+    run_plan(&plan, &options(&out)).unwrap();
+    jsonl(&out.join(&plan.runs[0].id).join("episodes.jsonl"))[0].clone()
+}
+
 fn jsonl(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -191,17 +204,7 @@ fn evaluation_nll_matches_the_fast_forward_walk() {
 /// target: on the same first step (same model, batch and episode) the terms scale by kept / real and culled / real.
 #[test]
 fn thought_norm_per_real_token_rescales_the_thought_terms() {
-    let first = |norm: ThoughtNorm, name: &str| {
-        let out = scratch(name);
-        let plan = tiny_plan_with(|p| {
-            episodic(p);
-            p.learn.steps = 1;
-            p.eval.every = 1;
-            p.learn.thought_norm = norm;
-        });
-        run_plan(&plan, &options(&out)).unwrap();
-        jsonl(&out.join(&plan.runs[0].id).join("episodes.jsonl"))[0].clone()
-    };
+    let first = |norm: ThoughtNorm, name: &str| first_episode_line(name, |p| p.learn.thought_norm = norm);
     let (mean, per_real) =
         (first(ThoughtNorm::PerThought, "norm-thought"), first(ThoughtNorm::PerRealToken, "norm-real"));
     let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap();
@@ -333,17 +336,9 @@ fn diagnose_checkpoint_placements() {
 #[test]
 fn real_loss_on_own_placement_ignores_the_kept_thoughts() {
     let first_line = |real_loss: RealLoss, name: &str| {
-        let out = scratch(name);
-        let plan = tiny_plan_with(|p| {
-            episodic(p);
-            p.learn.steps = 2;
-            p.eval.every = 2;
-            p.learn.real_loss = real_loss;
-        });
-        run_plan(&plan, &options(&out)).unwrap();
-        let lines = jsonl(&out.join(&plan.runs[0].id).join("episodes.jsonl"));
-        assert!(lines[0]["kept"].as_u64().unwrap() > 0, "the episode keeps thoughts");
-        lines[0].clone()
+        let line = first_episode_line(name, |p| p.learn.real_loss = real_loss);
+        assert!(line["kept"].as_u64().unwrap() > 0, "the episode keeps thoughts");
+        line
     };
     let first_real = |real_loss: RealLoss, name: &str| first_line(real_loss, name)["loss_real"].as_f64().unwrap();
     let plain = {
