@@ -223,8 +223,8 @@ pub enum Fallback {
     Uniform,
 }
 
-/// How a thought's gain is measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// How a thought's gain is measured. `Default` is the language's default, `continuation()`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GainConfig {
     /// Real tokens after the slot that count; `None` is the whole continuation.
     pub window: Option<usize>,
@@ -254,8 +254,9 @@ impl GainTokens {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GainReduce {
+    #[default]
     Sum,
     Mean,
 }
@@ -362,6 +363,9 @@ pub struct EvalConfig {
     pub max_sequences: Option<usize>,
 }
 
+/// Training sequences `fit_threshold` fits on unless told otherwise (the language's default and `eval --placement`'s).
+pub const FIT_SEQUENCES: usize = 500;
+
 /// The thresholds `fit_threshold` tries (besides no thoughts and top-1), highest first.
 pub const FIT_CANDIDATES: [f64; 8] = [0.9, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02];
 
@@ -397,4 +401,27 @@ pub struct Estimates {
     pub run_flops: f64,
     /// Peak memory of the learning phase (weights, optimiser state, gradients, activations), in bytes.
     pub peak_memory_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Rust defaults that engine code and tests build on are the language's defaults.
+    #[test]
+    fn rust_defaults_match_the_language_defaults() {
+        let plan = crate::compile_str("default.think", crate::DEFAULT_SPEC).expect("the default spec compiles");
+        let ep = &plan.runs[0].params.episode;
+        assert_eq!(ep.gain, GainConfig::default());
+        assert_eq!(ep.slots, Slots::default());
+        assert_eq!(plan.runs[0].params.learn.thought_norm, ThoughtNorm::default());
+    }
+
+    /// The language reference lists exactly the thresholds `fit_threshold` tries.
+    #[test]
+    fn fit_threshold_doc_names_the_candidates() {
+        let doc = crate::check::schema::PLACEMENTS.iter().find(|f| f.name == "fit_threshold").expect("listed").doc;
+        let listed = format!("{{{}}}", FIT_CANDIDATES.map(|t| t.to_string()).join(", "));
+        assert!(doc.contains(&listed), "{doc} vs {listed}");
+    }
 }

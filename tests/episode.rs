@@ -100,25 +100,41 @@ fn biased_fast_forward_really_places_thoughts() {
     assert!(cost.calls > 0);
 }
 
-/// The placements before and after each round's proposal, replayed from the kept thoughts.
+/// The gain of one more thought in `slot` of `from` (→ `with`), recomputed with full forwards.
+fn scratch_gain(
+    model: &dyn thinktok::engine::model::CausalLm,
+    seq: &[u32],
+    with: &Placement,
+    from: &Placement,
+    slot: usize,
+    first: Option<usize>,
+    cfg: &EpisodeConfig,
+) -> f32 {
+    let two = [seq.to_vec(), seq.to_vec()];
+    let s = score_naive(model, &two, &[with.clone(), from.clone()]).expect("score");
+    gain(&cfg.gain, slot, first, &s[0].ll, &s[1].ll)
+}
+
+/// The placements before and after each round's proposal, replayed from the start placement (none: no thoughts)
+/// and the kept thoughts: every gain equals the one recomputed from scratch, and the final placement, likelihoods
+/// and augmented stream are the replay's.
 fn check_round_gains_from_scratch(
     model: &dyn thinktok::engine::model::CausalLm,
     seqs: &[Vec<u32>],
+    start: Option<&[Placement]>,
     firsts: Option<&[usize]>,
     cfg: &EpisodeConfig,
     out: &EpisodeOutput,
 ) {
     for (b, seq) in out.sequences.iter().enumerate() {
-        let mut current = Placement::empty(seqs[b].len());
+        let mut current = start.map_or_else(|| Placement::empty(seqs[b].len()), |s| s[b].clone());
         let mut all: Vec<_> = seq.kept.iter().map(|t| (t, true)).chain(seq.culled.iter().map(|t| (t, false))).collect();
         all.sort_by_key(|(t, _)| t.round);
         for (t, is_kept) in all {
             assert_eq!(usize::from(current.counts[t.slot]), t.depth, "row {b} round {}", t.round);
             let mut with = current.clone();
             with.counts[t.slot] += 1;
-            let two = [seqs[b].clone(), seqs[b].clone()];
-            let s = score_naive(model, &two, &[with.clone(), current.clone()]).expect("score");
-            let expect = gain(&cfg.gain, t.slot, firsts.map(|f| f[b]), &s[0].ll, &s[1].ll);
+            let expect = scratch_gain(model, &seqs[b], &with, &current, t.slot, firsts.map(|f| f[b]), cfg);
             let got = t.gain.expect("gain");
             assert!((got - expect).abs() < 1e-4, "row {b} round {}: gain {got} vs scratch {expect}", t.round);
             if is_kept {
@@ -154,7 +170,7 @@ fn round_gains_equal_gains_recomputed_from_scratch_and_counts_add_up() {
             assert!(s.placement.total() <= 4);
             assert!(s.placement.counts.iter().all(|&c| c <= 2));
         }
-        check_round_gains_from_scratch(&model, &seqs, None, &cfg, &out);
+        check_round_gains_from_scratch(&model, &seqs, None, None, &cfg, &out);
         let again = run_episode(&model, input, &cfg, 5, &mut Rng::new(11)).expect("episode");
         assert_eq!(out, again, "same seed, same episode");
         let other_chunk = run_episode(&model, input, &cfg, 64, &mut Rng::new(11)).expect("episode");
@@ -175,7 +191,7 @@ fn gains_over_targets_count_only_the_answer_and_equal_gains_from_scratch() {
     cfg.gain.over = GainTokens::Targets;
     let input = EpisodeInput { tokens: &seqs, prompt_lens: Some(&firsts), start: None };
     let out = run_episode(&model, input, &cfg, 5, &mut Rng::new(5)).expect("episode");
-    check_round_gains_from_scratch(&model, &seqs, Some(&firsts), &cfg, &out);
+    check_round_gains_from_scratch(&model, &seqs, None, Some(&firsts), &cfg, &out);
     let mut before_answer = 0;
     for (b, s) in out.sequences.iter().enumerate() {
         for t in s.kept.iter().chain(&s.culled) {
@@ -208,9 +224,7 @@ fn check_leave_one_out_gains_from_scratch(
         for t in seq.kept.iter().chain(&seq.culled) {
             let mut without = sweep.clone();
             without.counts[t.slot] -= 1;
-            let two = [seqs[b].clone(), seqs[b].clone()];
-            let s = score_naive(model, &two, &[sweep.clone(), without]).expect("score");
-            let expect = gain(&cfg.gain, t.slot, firsts.map(|f| f[b]), &s[0].ll, &s[1].ll);
+            let expect = scratch_gain(model, &seqs[b], &sweep, &without, t.slot, firsts.map(|f| f[b]), cfg);
             let got = t.gain.expect("gain");
             assert!((got - expect).abs() < 1e-4, "row {b} slot {}: {got} vs {expect}", t.slot);
         }
@@ -246,7 +260,7 @@ fn slots_targets_keep_every_thought_inside_the_answer() {
             }
             assert!(n > 0, "{strategy:?}: some thoughts were proposed");
             match strategy {
-                EpisodeStrategy::Rounds => check_round_gains_from_scratch(&model, &seqs, None, &cfg, &out),
+                EpisodeStrategy::Rounds => check_round_gains_from_scratch(&model, &seqs, None, None, &cfg, &out),
                 EpisodeStrategy::LeaveOneOut => check_leave_one_out_gains_from_scratch(&model, &seqs, None, &cfg, &out),
             }
         }
@@ -312,33 +326,7 @@ fn budget_and_start_placement_bound_the_rounds() {
     for w in out.rounds.windows(2) {
         assert_eq!(w[1].proposed, w[0].proposed - w[0].kept);
     }
-    check_round_gains_from_scratch_with_start(&model, &seqs, &start, &cfg, &out);
-}
-
-fn check_round_gains_from_scratch_with_start(
-    model: &dyn thinktok::engine::model::CausalLm,
-    seqs: &[Vec<u32>],
-    start: &[Placement],
-    cfg: &EpisodeConfig,
-    out: &EpisodeOutput,
-) {
-    for (b, seq) in out.sequences.iter().enumerate() {
-        let mut current = start[b].clone();
-        let mut all: Vec<_> = seq.kept.iter().map(|t| (t, true)).chain(seq.culled.iter().map(|t| (t, false))).collect();
-        all.sort_by_key(|(t, _)| t.round);
-        for (t, is_kept) in all {
-            let mut with = current.clone();
-            with.counts[t.slot] += 1;
-            let two = [seqs[b].clone(), seqs[b].clone()];
-            let s = score_naive(model, &two, &[with.clone(), current.clone()]).expect("score");
-            let expect = gain(&cfg.gain, t.slot, None, &s[0].ll, &s[1].ll);
-            assert!((t.gain.expect("gain") - expect).abs() < 1e-4);
-            if is_kept {
-                current = with;
-            }
-        }
-        assert_eq!(current, seq.placement);
-    }
+    check_round_gains_from_scratch(&model, &seqs, Some(&start), None, &cfg, &out);
 }
 
 #[test]

@@ -252,7 +252,7 @@ fn own_placement_with_slots_targets_stays_inside_the_answer() {
 #[test]
 fn fitted_threshold_is_the_training_minimum_and_ignores_the_evaluation_data() {
     use thinktok::engine::data::Dataset;
-    use thinktok::engine::thought_eval::{fit, own_policy};
+    use thinktok::engine::thought_eval::{evaluate_run, fit, own_policy};
     let mut params = tiny_params();
     episodic(&mut params);
     params.episode.thought_budget = 3;
@@ -269,6 +269,7 @@ fn fitted_threshold_is_the_training_minimum_and_ignores_the_evaluation_data() {
             .collect(),
     };
     let (train, test_a, test_b) = (set(0), set(1), set(2));
+    let mut peeking_differs = false;
     // Biases from "never wants a thought" to "always wants one": the fit must follow the training NLL each time.
     for bias in [0.0f32, 2.0, 4.0, 8.0] {
         let model = ThoughtBias::new(built.model.as_ref(), bias).unwrap();
@@ -289,11 +290,16 @@ fn fitted_threshold_is_the_training_minimum_and_ignores_the_evaluation_data() {
             i => cands[i].0.describe(),
         };
         assert!(described.starts_with(&expect), "bias {bias}: {described} vs {expect} ({})", cands[first_best].1);
-        let on_b = fit(&model, Placer::for_run(&params), Some(&train)).unwrap();
-        let ra = evaluate_with(&model, &test_a, &fitted, None).unwrap();
-        let rb = evaluate_with(&model, &test_b, &on_b, None).unwrap();
-        assert_eq!(ra.thoughts.as_ref().unwrap().placement, rb.thoughts.as_ref().unwrap().placement);
+        // The run's evaluation fits on the training data it is given, whatever it evaluates: fitting on the
+        // evaluation data instead would choose by each test set's own minimum.
+        for test in [&test_a, &test_b] {
+            let r = evaluate_run(&model, test, &params, None, Some(&train)).unwrap();
+            assert_eq!(r.thoughts.as_ref().unwrap().placement, described, "bias {bias} on {}", test.name);
+            let on_test = fit(&model, Placer::for_run(&params), Some(test)).unwrap();
+            peeking_differs |= on_test.describe() != described;
+        }
     }
+    assert!(peeking_differs, "some fit on a test set differs from the training fit, so the check above can fail");
     let unfitted = evaluate_with(built.model.as_ref(), &test_a, &Placer::for_run(&params), None);
     assert!(format!("{:#}", unfitted.unwrap_err()).contains("fitted on training data"));
     assert!(fit(built.model.as_ref(), Placer::for_run(&params), None).is_err());
@@ -367,4 +373,16 @@ fn real_loss_on_own_placement_ignores_the_kept_thoughts() {
     assert_eq!(plain_only["loss_reinforce"], kept_line["loss_reinforce"]);
     let extra = plain_only["positions"].as_u64().unwrap() - kept_line["positions"].as_u64().unwrap();
     assert_eq!(extra, 3 * 8 * 6);
+    // Between episodes (`every = 2`, step 2) `plain` trains without thoughts: no fast-forward, one plain pass.
+    let out = scratch("real-loss-plain-between");
+    let plan = tiny_plan_with(|p| {
+        episodic(p);
+        (p.learn.steps, p.eval.every, p.episode.every) = (2, 2, 2);
+        p.learn.real_loss = RealLoss::Plain;
+    });
+    run_plan(&plan, &options(&out)).unwrap();
+    let lines = jsonl(&out.join(&plan.runs[0].id).join("episodes.jsonl"));
+    assert_eq!((lines[1]["episode"].as_bool(), lines[1]["episode_positions"].as_u64()), (Some(false), Some(0)));
+    let step2 = lines[1]["positions"].as_u64().unwrap() - lines[0]["positions"].as_u64().unwrap();
+    assert_eq!(step2, 3 * 8 * 6, "one forward + backward over the plain batch");
 }

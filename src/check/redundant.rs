@@ -93,12 +93,7 @@ fn effective(p: &RunParams) -> Option<RunParams> {
     let mut e = p.clone();
     let ep = &mut e.episode;
     (ep.samples, ep.rounds, ep.cull, ep.cull_below_cost, ep.every) = (0, 0, 0.0, false, 0);
-    ep.gain = crate::plan::GainConfig {
-        window: None,
-        reduce: crate::plan::GainReduce::Sum,
-        cost: 0.0,
-        over: Default::default(),
-    };
+    ep.gain = crate::plan::GainConfig::default();
     ep.strategy = crate::plan::EpisodeStrategy::Rounds;
     ep.slots = crate::plan::Slots::All;
     (e.learn.reinforce, e.learn.punish, e.learn.real_loss) = (0.0, 0.0, crate::plan::RealLoss::Kept);

@@ -330,7 +330,12 @@ pub static PLACEMENTS: &[FnSpec] = &[
     ),
     func(
         "fit_threshold",
-        &[key("sequences", Ty::Int(ge(1.0)), Default::Int(500), "Training sequences the threshold is fitted on.")],
+        &[key(
+            "sequences",
+            Ty::Int(ge(1.0)),
+            Default::Int(crate::plan::FIT_SEQUENCES as i64),
+            "Training sequences the threshold is fitted on.",
+        )],
         "The own policy, p(thought) > τ with τ fitted at each evaluation on training sequences (lowest real-token NLL \
          among no thoughts, top-1 and τ ∈ {0.9, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02}), never on the evaluation data.",
     ),

@@ -95,7 +95,7 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
         insertion: Insertion::FastForward { fallback: Fallback::BestRank, threshold: None, max_consecutive: 2 },
         cull: 0.5,
         cull_below_cost: false,
-        gain: GainConfig { window: None, reduce: GainReduce::Sum, cost: 0.0, over: GainTokens::All },
+        gain: GainConfig::default(),
         strategy: EpisodeStrategy::Rounds,
         thoughts: ThoughtKind::Discrete,
         every: 1,

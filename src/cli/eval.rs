@@ -8,7 +8,7 @@ use crate::engine::device::{device, parse_device};
 use crate::engine::error::invalid;
 use crate::engine::thought_eval::evaluate_run;
 use crate::engine::train::{build_model, describe};
-use crate::plan::{DataSource, EvalPlacement, Insertion, RunParams, RunPlan, TaskKind, TextSplit};
+use crate::plan::{DataSource, EvalPlacement, Insertion, RunParams, RunPlan, TaskKind, TextSplit, FIT_SEQUENCES};
 
 /// Parse `--data`: `jsonl:PATH`, `text:PATH` (the whole text, no split) or `task:NAME` (the run's own task settings
 /// when it trained on that task, else the defaults, seed 1).
@@ -59,7 +59,7 @@ pub fn apply_placement(text: &str, params: &mut RunParams) -> anyhow::Result<()>
             Ok(p) if p > 0.0 && p < 1.0 => EvalPlacement::Threshold(p),
             _ => return Err(bad("the threshold is a probability strictly between 0 and 1, e.g. `threshold:0.3`")),
         },
-        ("fit_threshold", v) => match v.map_or(Ok(500), str::parse::<usize>) {
+        ("fit_threshold", v) => match v.map_or(Ok(FIT_SEQUENCES), str::parse::<usize>) {
             Ok(n) if n >= 1 => EvalPlacement::FitThreshold { sequences: n },
             _ => return Err(bad("the count of training sequences is an integer ≥ 1, e.g. `fit_threshold:500`")),
         },

@@ -131,7 +131,13 @@ impl Episodic {
                 self.positions += (cost + 3 * own_batch.positions) as u64;
                 real_batch = Some(own_batch);
             }
-            if is_ff && matches!(learn.real_loss, RealLoss::OwnAndPlain | RealLoss::Plain) {
+            // Between episodes the `plain` ablation's batch is already the plain one (see `place`).
+            let plain_pass = match learn.real_loss {
+                RealLoss::OwnAndPlain => true,
+                RealLoss::Plain => placed.reinforce,
+                _ => false,
+            };
+            if is_ff && plain_pass {
                 // The same sequences without thoughts: the model must stay competent without them (or, for the
                 // `plain` ablation, learns the real tokens only there).
                 let empty: Vec<Placement> = seqs.iter().map(|s| Placement::empty(s.tokens.len())).collect();
@@ -182,8 +188,12 @@ impl Episodic {
         };
         let is_ff = matches!(ep.insertion, Insertion::FastForward { .. });
         if is_ff && step % ep.every.max(1) != 0 {
-            // Between episodes: the model's own placement so far.
-            let (own, cost) = self.own_placements(trainer, seqs)?;
+            // Between episodes the real tokens are learned under the model's own placement so far, or, for the
+            // `plain` ablation, without thoughts (no fast-forward needed).
+            let (own, cost) = match self.params.learn.real_loss {
+                RealLoss::Plain => (seqs.iter().map(|s| Placement::empty(s.tokens.len())).collect(), 0),
+                _ => self.own_placements(trainer, seqs)?,
+            };
             placed.episode_positions = cost;
             placed.kept = own.iter().map(Placement::total).sum();
             placed.culled = vec![Vec::new(); own.len()];

@@ -12,20 +12,17 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::data::{self, Role};
-use super::eval::EvalReport;
 use super::plot::{chart_png, Panel, Series, PALETTE};
-use super::runner::{table, write_atomic, Results};
+use super::runner::{table, write_atomic, Results, RunResult};
 use crate::plan::{Plan, RunParams, RunPlan};
 
 /// One run in `results.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
-    pub id: String,
-    pub label: String,
-    pub status: String,
-    pub steps: usize,
-    pub eval: Option<EvalReport>,
-    pub wall_s: f64,
+    /// The runner's fields (id, label, status, steps, eval, wall time), at the top level of the JSON; a skipped
+    /// run's wall time is the one saved when it finished.
+    #[serde(flatten)]
+    pub result: RunResult,
     /// CPU threads of the training (`None` for runs logged before it was recorded).
     pub threads: Option<usize>,
     pub swept: BTreeMap<String, String>,
@@ -70,7 +67,7 @@ pub fn write(plan: &Plan, results: &Results, out: &Path) -> anyhow::Result<()> {
 }
 
 /// Gather a run's figures from the runner's result and its folder.
-fn record(run: &RunPlan, result: &super::runner::RunResult, out: &Path) -> anyhow::Result<RunRecord> {
+fn record(run: &RunPlan, result: &RunResult, out: &Path) -> anyhow::Result<RunRecord> {
     let dir = out.join(&run.id);
     // A skipped run's wall time is the one saved when it finished.
     let wall_file = dir.join("wall_s.txt");
@@ -92,12 +89,7 @@ fn record(run: &RunPlan, result: &super::runner::RunResult, out: &Path) -> anyho
         })
         .collect();
     Ok(RunRecord {
-        id: run.id.clone(),
-        label: run.label.clone(),
-        status: result.status.clone(),
-        steps: result.steps,
-        eval: result.eval.clone(),
-        wall_s,
+        result: RunResult { wall_s, ..result.clone() },
         threads,
         swept: run.swept.clone(),
         train_positions: (result.steps > 0).then(|| positions(result.steps)),
@@ -169,16 +161,16 @@ fn figure(g: &Group<'_>, f: impl Fn(&RunRecord) -> Option<f64>) -> Option<(f64, 
 }
 
 fn nll(r: &RunRecord) -> Option<f64> {
-    r.eval.as_ref().map(|e| e.real_nll)
+    r.result.eval.as_ref().map(|e| e.real_nll)
 }
 fn accuracy(r: &RunRecord) -> Option<f64> {
-    r.eval.as_ref()?.accuracy
+    r.result.eval.as_ref()?.accuracy
 }
 fn thoughts(r: &RunRecord) -> Option<f64> {
-    Some(r.eval.as_ref()?.thoughts.as_ref()?.thoughts_per_100)
+    Some(r.result.eval.as_ref()?.thoughts.as_ref()?.thoughts_per_100)
 }
 fn positions_per_token(r: &RunRecord) -> Option<f64> {
-    Some(r.eval.as_ref()?.thoughts.as_ref()?.positions_per_real_token)
+    Some(r.result.eval.as_ref()?.thoughts.as_ref()?.positions_per_real_token)
 }
 
 fn pm(v: Option<(f64, f64)>, digits: usize) -> String {
@@ -190,7 +182,7 @@ fn pm(v: Option<(f64, f64)>, digits: usize) -> String {
 fn threads_note(runs: &[RunRecord]) -> String {
     let counts: std::collections::BTreeSet<usize> = runs.iter().filter_map(|r| r.threads).collect();
     let list = counts.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
-    let unknown = runs.iter().filter(|r| r.threads.is_none() && r.steps > 0).count();
+    let unknown = runs.iter().filter(|r| r.threads.is_none() && r.result.steps > 0).count();
     let unknown = match unknown {
         0 => String::new(),
         n => format!(" (not recorded for {n} run{} trained by an older thinktok)", if n == 1 { "" } else { "s" }),
@@ -215,9 +207,9 @@ fn group_table(groups: &[Group<'_>]) -> String {
         let placement = g
             .runs
             .iter()
-            .find_map(|r| Some(r.eval.as_ref()?.thoughts.as_ref()?.placement.clone()))
+            .find_map(|r| Some(r.result.eval.as_ref()?.thoughts.as_ref()?.placement.clone()))
             .unwrap_or_else(|| "–".into());
-        let done = g.runs.iter().filter(|r| r.eval.is_some()).count();
+        let done = g.runs.iter().filter(|r| r.result.eval.is_some()).count();
         out.push_str(&format!(
             "| {} | {done} | {} | {} | {} | {} | {} | {} | {placement} |\n",
             g.label,
@@ -226,7 +218,7 @@ fn group_table(groups: &[Group<'_>]) -> String {
             pm(figure(g, thoughts), 1),
             pm(figure(g, positions_per_token), 3),
             figure(g, |r| r.train_positions).map_or("–".into(), |(m, _)| format!("{m:.3e}")),
-            pm(figure(g, |r| (r.wall_s > 0.0).then_some(r.wall_s)), 0),
+            pm(figure(g, |r| (r.result.wall_s > 0.0).then_some(r.result.wall_s)), 0),
         ));
     }
     out

@@ -32,7 +32,7 @@ pub fn tiny_params() -> RunParams {
             insertion: Insertion::None,
             cull: 0.5,
             cull_below_cost: false,
-            gain: GainConfig { window: None, reduce: GainReduce::Sum, cost: 0.0, over: GainTokens::All },
+            gain: GainConfig::default(),
             strategy: EpisodeStrategy::Rounds,
             thoughts: ThoughtKind::Discrete,
             every: 1,
