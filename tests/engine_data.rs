@@ -2,8 +2,8 @@
 //! sequence's inputs, next-token targets and loss weights.
 
 use proptest::prelude::*;
+use thinktok::engine::data::tokenizer::{decode, encode, is_byte};
 use thinktok::engine::data::{HostBatch, Sequence};
-use thinktok::engine::tokenizer::{decode, encode, is_byte};
 use thinktok::plan::{PAD_ID, THOUGHT_ID};
 
 proptest! {

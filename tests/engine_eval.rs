@@ -5,13 +5,14 @@ mod engine_support;
 
 use candle_core::{Device, Tensor, D};
 use engine_support::*;
+use thinktok::engine::data;
 use thinktok::engine::data::{Dataset, Role};
 use thinktok::engine::eval::evaluate;
+use thinktok::engine::eval::placer::{evaluate_with, Placer};
+use thinktok::engine::learn::build_model;
+use thinktok::engine::learn::checkpoint;
 use thinktok::engine::model::CausalLm;
-use thinktok::engine::runner::{run_plan, RunOptions};
-use thinktok::engine::thought_eval::{evaluate_with, Placer};
-use thinktok::engine::train::build_model;
-use thinktok::engine::{checkpoint, data};
+use thinktok::engine::run::{run_plan, RunOptions};
 use thinktok::plan::*;
 
 /// Greedy decoding the slow way: feed the prompt, append the argmax, repeat for the answer's length.

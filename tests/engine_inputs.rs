@@ -7,11 +7,11 @@ use std::path::Path;
 
 use candle_core::Device;
 use engine_support::*;
-use thinktok::engine::checkpoint;
 use thinktok::engine::data::{self, Role};
 use thinktok::engine::error::is_invalid_input;
-use thinktok::engine::runner::{run_plan, RunOptions};
-use thinktok::engine::train::build_model;
+use thinktok::engine::learn::build_model;
+use thinktok::engine::learn::checkpoint;
+use thinktok::engine::run::{run_plan, RunOptions};
 use thinktok::plan::*;
 
 fn options(out: &Path) -> RunOptions {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use candle_core::Device;
 use engine_support::*;
 use thinktok::engine::data::{self, HostBatch, Role, Sequence};
-use thinktok::engine::train::{build_model, weighted_nll_sum, Trainer};
+use thinktok::engine::learn::{build_model, weighted_nll_sum, Trainer};
 use thinktok::plan::*;
 
 #[test]

@@ -9,8 +9,8 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use engine_support::*;
 use thinktok::engine::data::{self, HostBatch, Role, Sequence};
-use thinktok::engine::runner::{run_plan, RunOptions};
-use thinktok::engine::train::{build_model, learning_rate, Trainer};
+use thinktok::engine::learn::{build_model, learning_rate, Trainer};
+use thinktok::engine::run::{run_plan, RunOptions};
 use thinktok::plan::*;
 
 fn options(out: &Path) -> RunOptions {
@@ -143,7 +143,7 @@ fn gradient_reaches_every_parameter_through_the_training_loss() {
     let batch = host.to_device(&Device::Cpu).unwrap();
     let built = build_model(&params.model, &Device::Cpu, 0).unwrap();
     let logits = built.model.forward(&batch.tokens).unwrap().logits;
-    let loss = thinktok::engine::train::weighted_nll_sum(&logits, &batch.targets, &batch.loss_weights).unwrap();
+    let loss = thinktok::engine::learn::weighted_nll_sum(&logits, &batch.targets, &batch.loss_weights).unwrap();
     let grads = loss.backward().unwrap();
     let vars = built.varmap.data().lock().unwrap();
     assert!(!vars.is_empty());

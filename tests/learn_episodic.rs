@@ -7,10 +7,10 @@ use engine_support::*;
 use thinktok::engine::data::Sequence;
 use thinktok::engine::episode::bias::ThoughtBias;
 use thinktok::engine::episode::walk::Policy;
+use thinktok::engine::eval::placer::{evaluate_with, place, Placer};
+use thinktok::engine::learn::build_model;
 use thinktok::engine::rng::Rng;
-use thinktok::engine::runner::{run_plan, RunOptions};
-use thinktok::engine::thought_eval::{evaluate_with, place, Placer};
-use thinktok::engine::train::build_model;
+use thinktok::engine::run::{run_plan, RunOptions};
 use thinktok::plan::*;
 
 fn options(out: &std::path::Path) -> RunOptions {
@@ -232,12 +232,12 @@ fn own_placement_with_slots_targets_stays_inside_the_answer() {
         .collect();
     let refs: Vec<&Sequence> = seqs.iter().collect();
     let everywhere =
-        place(&model, &refs, &Placer::Own(thinktok::engine::thought_eval::own_policy(&ep, None)), &mut Rng::new(0))
+        place(&model, &refs, &Placer::Own(thinktok::engine::eval::placer::own_policy(&ep, None)), &mut Rng::new(0))
             .unwrap();
     assert!(everywhere.iter().all(|p| p.counts[1] > 0), "without the rule the biased model thinks at once");
     ep.slots = Slots::Targets;
     let inside =
-        place(&model, &refs, &Placer::Own(thinktok::engine::thought_eval::own_policy(&ep, None)), &mut Rng::new(0))
+        place(&model, &refs, &Placer::Own(thinktok::engine::eval::placer::own_policy(&ep, None)), &mut Rng::new(0))
             .unwrap();
     for (s, p) in seqs.iter().zip(&inside) {
         let answer = s.answer.unwrap();
@@ -252,7 +252,7 @@ fn own_placement_with_slots_targets_stays_inside_the_answer() {
 #[test]
 fn fitted_threshold_is_the_training_minimum_and_ignores_the_evaluation_data() {
     use thinktok::engine::data::Dataset;
-    use thinktok::engine::thought_eval::{evaluate_run, fit, own_policy};
+    use thinktok::engine::eval::placer::{evaluate_run, fit, own_policy};
     let mut params = tiny_params();
     episodic(&mut params);
     params.episode.thought_budget = 3;
@@ -310,7 +310,8 @@ fn fitted_threshold_is_the_training_minimum_and_ignores_the_evaluation_data() {
 #[test]
 #[ignore = "diagnostic for a trained checkpoint named by THINKTOK_CKPT"]
 fn diagnose_checkpoint_placements() {
-    use thinktok::engine::{checkpoint, data, episodic::data_context};
+    use thinktok::engine::data::{self, data_context};
+    use thinktok::engine::learn::checkpoint;
     let Some(dir) = std::env::var_os("THINKTOK_CKPT") else { return };
     let (dir, meta) = checkpoint::read_meta(std::path::Path::new(&dir)).unwrap();
     let params = &meta.run.params;
@@ -331,7 +332,7 @@ fn diagnose_checkpoint_placements() {
     let seqs: Vec<&Sequence> = test.sequences.iter().take(6).collect();
     let own = place(built.model.as_ref(), &seqs, &Placer::for_run(params), &mut Rng::new(0)).unwrap();
     for (s, p) in seqs.iter().zip(own) {
-        println!("{:?} -> {:?}", thinktok::engine::tokenizer::decode(&s.tokens), p.counts);
+        println!("{:?} -> {:?}", thinktok::engine::data::tokenizer::decode(&s.tokens), p.counts);
     }
 }
 

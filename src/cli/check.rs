@@ -34,7 +34,7 @@ pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
                 if plan.axes.len() == 1 { "is" } else { "es" }
             );
             // A valid spec that the engine cannot run yet (continuous thoughts) is said so here, not only by `run`.
-            if let Err(err) = crate::engine::runner::check_supported(&plan) {
+            if let Err(err) = crate::engine::run::check_supported(&plan) {
                 eprintln!("warning: {err:#}; `thinktok run` will refuse it");
             }
             for w in crate::check::redundant::warnings(&plan) {

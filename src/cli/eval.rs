@@ -2,12 +2,12 @@
 
 use std::process::ExitCode;
 
-use crate::engine::checkpoint;
 use crate::engine::data::{self, Role};
 use crate::engine::device::{device, parse_device};
 use crate::engine::error::invalid;
-use crate::engine::thought_eval::evaluate_run;
-use crate::engine::train::{build_model, describe};
+use crate::engine::eval::placer::evaluate_run;
+use crate::engine::learn::checkpoint;
+use crate::engine::learn::{build_model, describe};
 use crate::plan::{DataSource, EvalPlacement, Insertion, RunParams, RunPlan, TaskKind, TextSplit, FIT_SEQUENCES};
 
 /// Parse `--data`: `jsonl:PATH`, `text:PATH` (the whole text, no split) or `task:NAME` (the run's own task settings
@@ -90,13 +90,13 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             Some(text) => parse_data(text, &meta.run)?,
             None => meta.run.params.data.test.clone(),
         };
-        let data = data::load(&source, Role::Test, crate::engine::episodic::data_context(&meta.run.params, &source))?;
+        let data = data::load(&source, Role::Test, crate::engine::data::data_context(&meta.run.params, &source))?;
         // Thoughts placed as the run was evaluated: its own policy or its baseline rule, never the continuation.
         // A `fit_threshold` placement is fitted on the run's own training data, never on the data evaluated.
         let train = match meta.run.params.eval.placement {
             EvalPlacement::FitThreshold { .. } => {
                 let source = &meta.run.params.data.train;
-                Some(data::load(source, Role::Train, crate::engine::episodic::data_context(&meta.run.params, source))?)
+                Some(data::load(source, Role::Train, crate::engine::data::data_context(&meta.run.params, source))?)
             }
             _ => None,
         };

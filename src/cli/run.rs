@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::engine::device::parse_device;
 use crate::engine::error::{invalid, is_invalid_input};
-use crate::engine::runner::{run_plan, table, RunOptions};
+use crate::engine::run::{run_plan, table, RunOptions};
 use crate::plan::Plan;
 
 /// The plan to run: the default spec, a spec file, or a plan file. Diagnostics are rendered here.

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::Sequence;
+use crate::engine::data::tokenizer;
 use crate::engine::error::invalid;
-use crate::engine::tokenizer;
 use crate::plan::EOT_ID;
 
 /// The sequences of the JSONL file at `path`. Text lines longer than `context` tokens are truncated; a prompt and

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use super::Sequence;
+use crate::engine::data::tokenizer;
 use crate::engine::error::invalid;
-use crate::engine::tokenizer;
 use crate::plan::{TextSplit, EOT_ID};
 
 /// The text of `path` as UTF-8, or a clear error: missing, empty, binary (NUL bytes) or not UTF-8 (with the offset).

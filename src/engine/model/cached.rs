@@ -7,7 +7,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::fused::{causal_softmax_rows, matmul, Mat, SharedMut, QUERY_BLOCK};
-use super::ops::storage_slice;
+use super::storage::storage_slice;
 
 /// Where a chunk goes: row b's `valid[b]` real tokens at positions `offsets[b]..`.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tenso
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::ops::{from_vec, storage_slice, with_slice};
+use super::storage::{from_vec, storage_slice, with_slice};
 
 /// Query rows per block of the attention kernels: keys past a block's last query are skipped (causality).
 pub(super) const QUERY_BLOCK: usize = 64;

@@ -11,6 +11,7 @@ mod gpt;
 mod init;
 mod kernels;
 pub mod ops;
+mod storage;
 
 pub use alloc::{process_cpu_seconds, tune_allocator};
 pub use cache::KvCache;

@@ -3,9 +3,10 @@
 //! Every op here has a backward: candle-nn's fused `layer_norm` / `softmax_last_dim` have none, and a model
 //! built on them trains only a fraction of its parameters without any warning.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Module, Result, Shape, Storage, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Module, Result, Shape, Tensor, D};
 
 use super::kernels::{self, SoftmaxDims};
+use super::storage::{from_vec, storage_slice, with_slice};
 
 /// A linear layer, weight (in, out) as GPT-2's Conv1D stores it (the transpose of `candle_nn::Linear`).
 #[derive(Debug, Clone)]
@@ -160,27 +161,6 @@ pub fn offset_mask(offsets: &[usize], queries: usize, keys: usize, device: &Devi
         .flat_map(|&l| (0..queries).flat_map(move |i| (0..keys).map(move |p| if p <= l + i { 0.0 } else { MASKED })))
         .collect();
     Tensor::from_vec(mask, (offsets.len(), 1, queries, keys), device)
-}
-
-/// The f32 slice of a contiguous CPU tensor, or an error naming `op`.
-pub(super) fn with_slice<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match (&*storage, layout.contiguous_offsets()) {
-        (Storage::Cpu(CpuStorage::F32(v)), Some((start, end))) => Ok(f(&v[start..end])),
-        _ => candle_core::bail!("{op}: expects a contiguous f32 CPU tensor, got {:?} on {:?}", t.dtype(), t.device()),
-    }
-}
-
-/// The f32 slice of a contiguous CPU storage, as custom ops receive it.
-pub(super) fn storage_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((start, end))) => Ok(&v[start..end]),
-        _ => candle_core::bail!("{op}: expects a contiguous f32 CPU tensor"),
-    }
-}
-
-pub(super) fn from_vec(v: Vec<f32>, like: &Tensor) -> Result<Tensor> {
-    Tensor::from_vec(v, like.shape(), like.device())
 }
 
 struct GeluOp;

@@ -7,8 +7,8 @@
 use candle_core::D;
 use serde::{Deserialize, Serialize};
 
-use super::data::{Dataset, HostBatch, Sequence};
-use super::model::CausalLm;
+use crate::engine::data::{Dataset, HostBatch, Sequence};
+use crate::engine::model::CausalLm;
 
 /// Held-out figures of a model on a dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,9 +23,20 @@ pub struct EvalReport {
     pub n_tokens: usize,
     /// Sequences evaluated.
     pub n_sequences: usize,
-    /// Thoughts per 100 real tokens, positions per real token and who placed them (see `engine::thought_eval`).
+    /// Thoughts per 100 real tokens, positions per real token and who placed them (see [`super::placer`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thoughts: Option<super::thought_eval::ThoughtFigures>,
+    pub thoughts: Option<ThoughtFigures>,
+}
+
+/// The thought figures of an evaluation (added to [`EvalReport`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThoughtFigures {
+    /// Thoughts per 100 real tokens of the evaluated sequences.
+    pub thoughts_per_100: f64,
+    /// Positions processed per real token: (real tokens + thoughts) / real tokens.
+    pub positions_per_real_token: f64,
+    /// Which rule placed the thoughts, e.g. `own (fast-forward top-1)` or `rule random(per_sequence = 8)`.
+    pub placement: String,
 }
 
 /// What an evaluation accumulates over its batches.
@@ -40,11 +51,7 @@ pub(crate) struct Sums {
 
 impl EvalReport {
     /// The report from accumulated sums; an error naming `data_name` if no target token was scored.
-    pub(crate) fn from_sums(
-        data_name: &str,
-        sums: Sums,
-        thoughts: Option<super::thought_eval::ThoughtFigures>,
-    ) -> anyhow::Result<Self> {
+    pub(crate) fn from_sums(data_name: &str, sums: Sums, thoughts: Option<ThoughtFigures>) -> anyhow::Result<Self> {
         if sums.n_tokens == 0 {
             anyhow::bail!("`{data_name}` has no target tokens to evaluate");
         }

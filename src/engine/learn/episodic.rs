@@ -1,5 +1,5 @@
 //! The episodic learning step (DESIGN.md, "Learning phase"): for a plan with thoughts, each optimiser step places
-//! thoughts in the batch's real sequences, builds the augmented batch ([`super::learn`]) and takes one AdamW step
+//! thoughts in the batch's real sequences, builds the augmented batch ([`crate::engine::learn::layout`]) and takes one AdamW step
 //! on `real + reinforce · CE(thought at kept) + punish · unlikelihood(thought at culled)`.
 //!
 //! Placement per step:
@@ -25,14 +25,14 @@ use std::path::Path;
 use candle_core::DType;
 use serde_json::json;
 
-use super::data::{Dataset, Sampler, Sequence};
-use super::episode::fast_forward::fast_forward;
-use super::episode::{default_chunk, run_episode, EpisodeInput, Placement, RoundStats, Thought};
-use super::learn::{build_batch, losses, Example, ThoughtBatch};
-use super::rng::Rng;
-use super::thought_eval::{self, Placer};
-use super::train::{StepStats, Trainer};
-use crate::plan::{DataSource, Insertion, ModelConfig, RealLoss, RunParams, ThoughtNorm};
+use super::layout::{build_batch, losses, Example, ThoughtBatch};
+use super::trainer::{StepStats, Trainer};
+use crate::engine::data::{Dataset, Sampler, Sequence};
+use crate::engine::episode::fast_forward::fast_forward;
+use crate::engine::episode::{default_chunk, run_episode, EpisodeInput, Placement, RoundStats, Thought};
+use crate::engine::eval::placer::{self, Placer};
+use crate::engine::rng::Rng;
+use crate::plan::{Insertion, RealLoss, RunParams, ThoughtNorm};
 
 /// The episodic learning state of one run.
 pub struct Episodic {
@@ -202,14 +202,14 @@ impl Episodic {
         }
         if !is_ff && !matches!(ep.insertion, Insertion::Dit { .. }) {
             // Pure rules need no model pass.
-            let placements = thought_eval::place(model, seqs, &Placer::Rule(ep.insertion.clone(), 0), rng)?;
+            let placements = placer::place(model, seqs, &Placer::Rule(ep.insertion.clone(), 0), rng)?;
             placed.kept = placements.iter().map(Placement::total).sum();
             placed.culled = vec![Vec::new(); seqs.len()];
             placed.placements = placements;
             return Ok(placed);
         }
         placed.reinforce = is_ff;
-        let prompts = thought_eval::prompt_lens(seqs);
+        let prompts = placer::prompt_lens(seqs);
         let group = if is_ff { ep.samples.max(1) } else { seqs.len().max(1) };
         for (g, chunk) in tokens.chunks(group).enumerate() {
             let prompt_lens = prompts.as_ref().map(|p| &p[g * group..g * group + chunk.len()]);
@@ -231,7 +231,7 @@ impl Episodic {
     fn own_placements(&self, trainer: &Trainer, seqs: &[&Sequence]) -> anyhow::Result<(Vec<Placement>, usize)> {
         let model = trainer.built.model.as_ref();
         let tokens: Vec<Vec<u32>> = seqs.iter().map(|s| s.tokens.clone()).collect();
-        let policy = thought_eval::own_policy(&self.params.episode, None).for_rows(seqs.iter().map(|s| s.answer));
+        let policy = placer::own_policy(&self.params.episode, None).for_rows(seqs.iter().map(|s| s.answer));
         let (scored, cost) = fast_forward(model, &tokens, None, &policy, default_chunk(model.device()))?;
         Ok((scored.into_iter().map(|s| s.placement).collect(), cost.positions))
     }
@@ -302,16 +302,4 @@ fn line_step(line: &str) -> Option<usize> {
 
 fn line_u64(line: &str, key: &str) -> Option<u64> {
     serde_json::from_str::<serde_json::Value>(line).ok()?.get(key)?.as_u64()
-}
-
-/// The length that sequences of `source` are packed (text) or cut (JSONL) to: `context − thought_budget` real
-/// tokens (at least 2), so the plan's thoughts fit the model's context. Every run of a sweep, thoughts or not,
-/// loads its data this way, so all of them see the same sequences. Generated tasks keep the full context: their
-/// lengths are fixed by the task.
-pub fn data_context(params: &RunParams, source: &DataSource) -> usize {
-    let ModelConfig::Gpt(gpt) = &params.model;
-    match source {
-        DataSource::Task { .. } => gpt.context,
-        _ => gpt.context.saturating_sub(params.episode.thought_budget).max(2),
-    }
 }

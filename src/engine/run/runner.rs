@@ -10,13 +10,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::checkpoint;
-use super::device::device;
-use super::error::invalid;
-use super::eval::EvalReport;
-use super::train::{describe, train_run, Outcome, TrainOptions};
+use super::report;
+use super::results::{write_atomic, Results, RunResult};
+use crate::engine::device::device;
+use crate::engine::error::invalid;
+use crate::engine::learn::checkpoint;
+use crate::engine::learn::{describe, train_run, Outcome, TrainOptions};
 use crate::plan::{DeviceSpec, Insertion, Plan, RunPlan, ThoughtKind};
 
 /// How to run a plan (what the command line adds to it).
@@ -31,27 +32,6 @@ pub struct RunOptions {
     pub stop_after: Option<usize>,
     /// No progress bar and no evaluation lines.
     pub quiet: bool,
-}
-
-/// What became of one run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunResult {
-    pub id: String,
-    pub label: String,
-    /// `finished`, `skipped` (finished before) or `stopped` (stopped early, resumable).
-    pub status: String,
-    pub steps: usize,
-    /// Held-out figures at the end (`None` when stopped before any evaluation).
-    pub eval: Option<EvalReport>,
-    /// Wall time of this invocation's training, in seconds.
-    pub wall_s: f64,
-}
-
-/// `OUT/results.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Results {
-    pub experiment: String,
-    pub runs: Vec<RunResult>,
 }
 
 /// Refuse a plan this engine cannot run yet, before any work.
@@ -74,14 +54,6 @@ pub fn check_supported(plan: &Plan) -> anyhow::Result<()> {
 
 fn to_ron<T: Serialize>(value: &T) -> anyhow::Result<String> {
     Ok(ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::new().struct_names(true))?)
-}
-
-/// Write `bytes` to `path` through a temporary file and a rename, so a crash never leaves a half-written file.
-pub(super) fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 /// Refuse `out` if it holds runs of another plan: its `plan.ron` lists other runs, or a run folder's `plan.ron`
@@ -169,7 +141,7 @@ pub fn run_plan(plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
         results.runs.push(result);
     }
     // results.json (every run's parameters and figures), the grouped report.md and curves.png.
-    super::report::write(plan, &results, &opts.out)?;
+    report::write(plan, &results, &opts.out)?;
     Ok(results)
 }
 
@@ -243,25 +215,4 @@ fn run_one(run: &RunPlan, prefix: &str, opts: &RunOptions) -> anyhow::Result<Run
         }
     }
     Ok(result)
-}
-
-/// The results as a small Markdown table.
-pub fn table(results: &Results) -> String {
-    let mut out = String::from("| run | label | status | steps | NLL (nats) | bits/token | accuracy | wall (s) |\n");
-    out.push_str("|---|---|---|---:|---:|---:|---:|---:|\n");
-    for r in &results.runs {
-        let (nll, bits, acc) = match &r.eval {
-            Some(e) => (
-                format!("{:.4}", e.real_nll),
-                format!("{:.4}", e.bits_per_token),
-                e.accuracy.map_or("–".to_string(), |a| format!("{a:.4}")),
-            ),
-            None => ("–".into(), "–".into(), "–".into()),
-        };
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {nll} | {bits} | {acc} | {:.1} |\n",
-            r.id, r.label, r.status, r.steps, r.wall_s
-        ));
-    }
-    out
 }

@@ -11,9 +11,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::data::{self, Role};
 use super::plot::{chart_png, Panel, Series, PALETTE};
-use super::runner::{table, write_atomic, Results, RunResult};
+use super::results::{table, write_atomic, Results, RunResult};
+use crate::engine::data::{self, Role};
 use crate::plan::{Plan, RunParams, RunPlan};
 
 /// One run in `results.json`.
@@ -107,7 +107,7 @@ fn positions_by_step(params: &RunParams, dir: &Path) -> anyhow::Result<Box<dyn F
     if !logged.is_empty() {
         return Ok(Box::new(move |step| logged.range(..=step).next_back().map_or(0.0, |(_, &p)| p)));
     }
-    let context = super::episodic::data_context(params, &params.data.train);
+    let context = crate::engine::data::data_context(params, &params.data.train);
     let train = data::load(&params.data.train, Role::Train, context)?;
     let n = train.sequences.len().max(1) as f64;
     let mean_inputs = train.sequences.iter().map(|s| s.tokens.len().saturating_sub(1)).sum::<usize>() as f64 / n;

@@ -11,10 +11,10 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
-use super::data::SamplerState;
-use super::error::invalid;
-use super::eval::EvalReport;
 use super::optim::AdamW;
+use crate::engine::data::SamplerState;
+use crate::engine::error::invalid;
+use crate::engine::eval::EvalReport;
 use crate::plan::RunPlan;
 
 /// Version of the checkpoint layout.

@@ -15,8 +15,8 @@
 
 use candle_core::{Device, Tensor, D};
 
-use super::data::Sequence;
-use super::episode::{Placement, Thought};
+use crate::engine::data::Sequence;
+use crate::engine::episode::{Placement, Thought};
 use crate::plan::{PAD_ID, THOUGHT_ID};
 
 /// One real sequence and what the episode phase decided for it.

@@ -22,28 +22,16 @@
 //! non-thought token is the true one (where the policy wants a thought, it inserted one and looks again).
 
 use candle_core::{Tensor, D};
-use serde::{Deserialize, Serialize};
 
-use super::data::{Dataset, Sequence};
-use super::episode::baselines::{self, BaselineInput};
-use super::episode::fast_forward::{fast_forward, score};
-use super::episode::walk::Policy;
-use super::episode::{default_chunk, run_episode, EpisodeInput, Placement};
-use super::eval::{EvalReport, Sums, EVAL_BATCH};
-use super::model::CausalLm;
-use super::rng::Rng;
+use super::figures::{EvalReport, Sums, ThoughtFigures, EVAL_BATCH};
+use crate::engine::data::{Dataset, Sequence};
+use crate::engine::episode::baselines::{self, BaselineInput};
+use crate::engine::episode::fast_forward::{fast_forward, score};
+use crate::engine::episode::walk::Policy;
+use crate::engine::episode::{default_chunk, run_episode, EpisodeInput, Placement};
+use crate::engine::model::CausalLm;
+use crate::engine::rng::Rng;
 use crate::plan::{EpisodeConfig, EvalPlacement, Insertion, RunParams, FIT_CANDIDATES, PAD_ID, THOUGHT_ID};
-
-/// The thought figures of an evaluation (added to [`EvalReport`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ThoughtFigures {
-    /// Thoughts per 100 real tokens of the evaluated sequences.
-    pub thoughts_per_100: f64,
-    /// Positions processed per real token: (real tokens + thoughts) / real tokens.
-    pub positions_per_real_token: f64,
-    /// Which rule placed the thoughts, e.g. `own (fast-forward top-1)` or `rule random(per_sequence = 8)`.
-    pub placement: String,
-}
 
 /// Who places thoughts at evaluation.
 #[derive(Debug, Clone)]

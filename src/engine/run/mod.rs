@@ -1,0 +1,10 @@
+//! Running a plan: [`runner`] runs every run into its output folder, [`results`] holds what a run returns and the
+//! summary table, [`report`] writes `results.json`, `report.md` and `curves.png` (drawn by [`plot`]).
+
+pub mod plot;
+pub mod report;
+pub mod results;
+pub mod runner;
+
+pub use results::{table, write_atomic, Results, RunResult};
+pub use runner::{check_supported, run_plan, RunOptions};
