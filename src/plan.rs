@@ -399,6 +399,10 @@ pub struct Estimates {
     /// Episode phase, per step (no gradients).
     pub episode_flops_per_step: f64,
     pub run_flops: f64,
+    /// Positions processed per learning step, counted as the engine logs them (`positions` in `metrics.jsonl`:
+    /// padding excluded, forward 1, backward 2). Absent (0) in plans written before it was estimated.
+    #[serde(default)]
+    pub train_positions_per_step: f64,
     /// Peak memory of the learning phase (weights, optimiser state, gradients, activations), in bytes.
     pub peak_memory_bytes: u64,
 }

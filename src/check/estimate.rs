@@ -56,6 +56,58 @@ pub fn gpt_parameters(g: &GptConfig) -> u64 {
     v * w + c * w + l * per_layer + 2 * w + w * v
 }
 
+/// Per learning step, the passes the engine makes, in sequence-passes over the batch's `batch × accumulate`
+/// sequences: the episode phase's no-gradient passes (over augmented sequences) and the learning phase's
+/// forward + backward passes, split by whether they carry thoughts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Passes {
+    episode: f64,
+    learn_augmented: f64,
+    learn_plain: f64,
+}
+
+/// The engine's passes per step (`learn/episodic.rs`), averaged over the `episode.every` cycle:
+/// - episode steps of a `fast_forward` run take the episode phase over every batch sequence (in groups of
+///   `samples`): rounds cost one teacher-forced pass, then per round each row from its proposal on, on average
+///   half a pass; leave-one-out one sweep, then per new thought half a pass, then half a pass for the kept
+///   placement. Steps in between take the model's own fast-forward (one pass) unless `real_loss = plain`.
+/// - `real_loss = own | own_and_plain` adds, on episode steps, the own fast-forward and a learning pass on it;
+///   `own_and_plain` (every step) and `plain` (episode steps) a learning pass without thoughts, which for `plain`
+///   between episodes is the only one.
+/// - `dit` scores the batch without thoughts, then with its pauses (two no-gradient passes); other rules none.
+fn passes(p: &RunParams) -> Passes {
+    let ep = &p.episode;
+    let every = ep.every.max(1) as f64;
+    let on = 1.0 / every;
+    let off = 1.0 - on;
+    match ep.insertion {
+        Insertion::FastForward { .. } => {
+            let episode_passes = match ep.strategy {
+                EpisodeStrategy::Rounds => 1.0 + 0.5 * ep.rounds as f64,
+                EpisodeStrategy::LeaveOneOut => 1.5 + 0.5 * ep.thought_budget as f64,
+            };
+            let (own, plain) = match p.learn.real_loss {
+                RealLoss::Kept => (0.0, 0.0),
+                RealLoss::Own => (on, 0.0),
+                RealLoss::OwnAndPlain => (on, 1.0),
+                RealLoss::Plain => (0.0, on),
+            };
+            let between = if p.learn.real_loss == RealLoss::Plain { 0.0 } else { off };
+            Passes {
+                episode: on * episode_passes + between + own,
+                // `plain` trains between episodes without thoughts only.
+                learn_augmented: if p.learn.real_loss == RealLoss::Plain { on } else { 1.0 } + own,
+                learn_plain: plain + if p.learn.real_loss == RealLoss::Plain { off } else { 0.0 },
+            }
+        }
+        Insertion::Dit { .. } => Passes { episode: 2.0, learn_augmented: 1.0, learn_plain: 0.0 },
+        Insertion::None => Passes { episode: 0.0, learn_augmented: 0.0, learn_plain: 1.0 },
+        Insertion::Random { .. } | Insertion::Interval { .. } | Insertion::AnswerPause { .. } => {
+            Passes { episode: 0.0, learn_augmented: 1.0, learn_plain: 0.0 }
+        }
+    }
+}
+
 /// Estimates for one run.
 pub fn estimate(p: &RunParams) -> Estimates {
     let ModelConfig::Gpt(g) = &p.model;
@@ -68,17 +120,14 @@ pub fn estimate(p: &RunParams) -> Estimates {
     let head = (g.vocab_size * g.width) as f64;
     // per position: weights (non-embedding + head), plus causal attention over on average half the positions
     let fwd_per_position = 2.0 * (non_embedding as f64 + head) + 2.0 * (g.layers * g.width) as f64 * positions as f64;
-    // `real_loss = own` adds, on episode steps, the model's own fast-forward over the batch and a second learning
-    // pass (forward + backward) on that placement; `own_and_plain` also a pass without thoughts on every step.
-    let ff = matches!(p.episode.insertion, Insertion::FastForward { .. });
-    let own_pass = ff && matches!(p.learn.real_loss, RealLoss::Own | RealLoss::OwnAndPlain);
-    let own_share = if own_pass { 1.0 / p.episode.every.max(1) as f64 } else { 0.0 };
-    let plain_share =
-        if ff && matches!(p.learn.real_loss, RealLoss::OwnAndPlain | RealLoss::Plain) { 1.0 } else { 0.0 };
-    let one_forward = fwd_per_position * (seqs * positions) as f64;
-    let forward = one_forward * (1.0 + own_share + plain_share);
+    let passes = passes(p);
+    // A pass over a sequence computes its inputs: every position but the last.
+    let (aug_inputs, plain_inputs) = (positions.saturating_sub(1) as f64, real.saturating_sub(1) as f64);
+    let learn_positions = seqs as f64 * (passes.learn_augmented * aug_inputs + passes.learn_plain * plain_inputs);
+    let episode_positions = seqs as f64 * passes.episode * aug_inputs;
+    let forward = fwd_per_position * learn_positions;
     let backward = 2.0 * forward;
-    let episode = episode_flops(p, fwd_per_position, positions) + one_forward * own_share;
+    let episode = fwd_per_position * episode_positions;
     let steps = p.learn.steps as f64;
     let run_flops = steps * (forward + backward + episode);
     // f32 weights + gradients + 2 AdamW moments; activations ~ 16·width floats per position per layer,
@@ -95,26 +144,8 @@ pub fn estimate(p: &RunParams) -> Estimates {
         episode_flops_per_step: episode,
         run_flops,
         peak_memory_bytes: weights + acts + scores,
+        train_positions_per_step: episode_positions + 3.0 * learn_positions,
     }
-}
-
-/// Episode phase per learning step: a fast-forward pass and one scoring pass per round over `samples` sequences
-/// (KV-cached, so about one forward each), every `every` steps; DIT's one no-grad pass; nothing for fixed rules.
-fn episode_flops(p: &RunParams, fwd_per_position: f64, positions: u64) -> f64 {
-    let ep = &p.episode;
-    let passes = match ep.insertion {
-        Insertion::FastForward { .. } => match ep.strategy {
-            EpisodeStrategy::Rounds => 1 + ep.rounds,
-            EpisodeStrategy::LeaveOneOut => 1 + ep.thought_budget,
-        },
-        Insertion::Dit { .. } => 1,
-        Insertion::None | Insertion::Random { .. } | Insertion::Interval { .. } | Insertion::AnswerPause { .. } => 0,
-    };
-    let seqs = match ep.insertion {
-        Insertion::Dit { .. } => p.learn.batch * p.learn.accumulate,
-        _ => ep.samples,
-    };
-    fwd_per_position * (passes * seqs) as f64 * positions as f64 / ep.every.max(1) as f64
 }
 
 #[cfg(test)]

@@ -1,18 +1,26 @@
 //! `thinktok bench model`: no-grad forward and training-step throughput of the benchmark GPT (6 layers, width
 //! 384, 6 heads, vocab 260, context 256), each figure the median of timed repeats after one warm-up.
+//!
+//! The training step is the project's own [`Trainer::step`] (per-position weighted cross-entropy, the own AdamW,
+//! the schedule), as every run trains. `train_s` runs it without gradient clipping, which is what PyTorch's
+//! reference step does (`../shared/reference/torch_gpt_bench.py train`: cross-entropy, backward, `torch.optim.AdamW`,
+//! no clipping), so the two compare like with like; `train_clipped_s` adds the default clip (global norm 1.0) that
+//! runs use.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
+use candle_nn::VarMap;
 use serde::Serialize;
 
+use crate::engine::data::Batch;
 use crate::engine::device::{device, parse_device};
-use crate::engine::model::{process_cpu_seconds, CausalLm, Gpt};
+use crate::engine::learn::{weighted_nll_sum, Built, Trainer};
+use crate::engine::model::{process_cpu_seconds, Gpt};
 use crate::engine::rng::Rng;
-use crate::plan::{DeviceSpec, GptConfig, VOCAB_SIZE};
+use crate::plan::{DeviceSpec, GptConfig, LearnConfig, Optimizer, RealLoss, Schedule, ThoughtNorm, VOCAB_SIZE};
 
 use super::bench::median;
 
@@ -30,7 +38,10 @@ struct Report {
     /// Median CPU seconds (all threads) per forward / training step: steadier than wall time on a busy machine.
     forward_cpu_s: Option<f64>,
     train_cpu_s: Option<f64>,
-    /// A separately timed training step split into its parts (medians).
+    /// [`Trainer::step`] with the default gradient clip (1.0), as runs train.
+    train_clipped_s: f64,
+    /// A separately timed unclipped step split into its parts (medians): forward with the weighted loss, backward,
+    /// AdamW update.
     train_forward_s: f64,
     train_backward_s: f64,
     train_adamw_s: f64,
@@ -58,9 +69,9 @@ pub fn run(json: bool, device_arg: Option<&str>, repeats: usize) -> anyhow::Resu
     };
     let dev = device(spec)?;
     let cfg = GptConfig { layers: 6, width: 384, heads: 6, context: SEQ, vocab_size: VOCAB_SIZE };
-    let varmap = VarMap::new();
-    let model = Gpt::new_seeded(&cfg, &varmap, &dev, 0).context("building the benchmark GPT")?;
-    let params = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
+    let mut trainer = benchmark_trainer(&cfg, &dev, None)?;
+    let params = trainer.built.varmap.all_vars().iter().map(|v| v.elem_count()).sum();
+    let model = trainer.built.model.as_ref();
     let mut rng = Rng::new(0);
 
     let tokens = random_tokens(&mut rng, FORWARD_BATCH, SEQ, &dev)?;
@@ -70,15 +81,26 @@ pub fn run(json: bool, device_arg: Option<&str>, repeats: usize) -> anyhow::Resu
     })?;
 
     let data = random_tokens(&mut rng, TRAIN_BATCH, SEQ + 1, &dev)?;
-    let (x, y) = (data.narrow(1, 0, SEQ)?, data.narrow(1, 1, SEQ)?);
-    let mut opt = AdamW::new(varmap.all_vars(), ParamsAdamW { lr: 3e-4, weight_decay: 0.1, ..Default::default() })?;
+    let batch = Batch {
+        tokens: data.narrow(1, 0, SEQ)?.contiguous()?,
+        targets: data.narrow(1, 1, SEQ)?.contiguous()?,
+        loss_weights: Tensor::ones((TRAIN_BATCH, SEQ), DType::F32, &dev)?,
+    };
+    let micro = [(batch, (TRAIN_BATCH * SEQ) as f64)];
+    let mut step = 0;
     let (train_s, train_cpu_s) = median_time(repeats, &dev, || {
-        let loss = lm_loss(&model, &x, &y)?;
-        opt.backward_step(&loss)?;
-        loss.to_scalar::<f32>()?;
+        trainer.step(step, &micro)?;
+        step += 1;
         Ok(())
     })?;
-    let (train_forward_s, train_backward_s, train_adamw_s) = train_split(&model, &mut opt, &x, &y, repeats, &dev)?;
+    let (train_forward_s, train_backward_s, train_adamw_s) = train_split(&mut trainer, &micro[0].0, repeats, &dev)?;
+    let mut clipped = benchmark_trainer(&cfg, &dev, Some(1.0))?;
+    let mut step = 0;
+    let (train_clipped_s, _) = median_time(repeats, &dev, || {
+        clipped.step(step, &micro)?;
+        step += 1;
+        Ok(())
+    })?;
 
     let report = Report {
         forward_tok_s: (FORWARD_BATCH * SEQ) as f64 / forward_s,
@@ -87,6 +109,7 @@ pub fn run(json: bool, device_arg: Option<&str>, repeats: usize) -> anyhow::Resu
         train_s,
         forward_cpu_s,
         train_cpu_s,
+        train_clipped_s,
         train_forward_s,
         train_backward_s,
         train_adamw_s,
@@ -112,11 +135,32 @@ fn random_tokens(rng: &mut Rng, b: usize, t: usize, dev: &Device) -> anyhow::Res
     Ok(Tensor::from_vec(ids, (b, t), dev)?)
 }
 
-/// Mean next-token cross-entropy of `x` (B, T) against targets `y` (B, T).
-fn lm_loss(model: &Gpt, x: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
-    let logits = model.forward(x)?.logits;
-    let (b, t, v) = logits.dims3()?;
-    candle_nn::loss::cross_entropy(&logits.reshape((b * t, v))?, &y.flatten_all()?)
+/// The benchmark GPT (seed 0) with the project's trainer: AdamW at a constant 3e-4, weight decay 0.1, no warmup
+/// (the reference's settings), clipping at `clip`.
+fn benchmark_trainer(cfg: &GptConfig, dev: &Device, clip: Option<f64>) -> anyhow::Result<Trainer> {
+    let varmap = VarMap::new();
+    let model = Gpt::new_seeded(cfg, &varmap, dev, 0).context("building the benchmark GPT")?;
+    let learn = LearnConfig {
+        steps: 1_000_000,
+        batch: TRAIN_BATCH,
+        accumulate: 1,
+        unroll: 1,
+        optimizer: Optimizer::AdamW {
+            lr: 3e-4,
+            warmup: 0,
+            weight_decay: 0.1,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            schedule: Schedule::Constant,
+        },
+        grad_clip: clip,
+        reinforce: 0.0,
+        punish: 0.0,
+        real_loss: RealLoss::Kept,
+        thought_norm: ThoughtNorm::PerThought,
+    };
+    Trainer::new(Built { model: Box::new(model), varmap }, &learn)
 }
 
 /// Median wall and CPU seconds of `repeats` runs of `f`, after one untimed warm-up run.
@@ -139,30 +183,30 @@ fn median_time(
     Ok((median(wall), (cpu.len() == repeats).then(|| median(cpu))))
 }
 
-/// Median seconds of a training step's forward (with loss), backward, and AdamW update, timed separately.
-fn train_split(
-    model: &Gpt,
-    opt: &mut AdamW,
-    x: &Tensor,
-    y: &Tensor,
-    repeats: usize,
-    dev: &Device,
-) -> anyhow::Result<(f64, f64, f64)> {
+/// Median seconds of an unclipped [`Trainer::step`]'s parts, timed separately: forward with the weighted loss
+/// (as `step` computes it), backward into the gradient slots, and the optimiser update.
+fn train_split(trainer: &mut Trainer, batch: &Batch, repeats: usize, dev: &Device) -> anyhow::Result<(f64, f64, f64)> {
+    let weight = (TRAIN_BATCH * SEQ) as f64;
     let (mut f, mut b, mut o) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..repeats {
+    for step in 0..repeats + 1 {
         let t0 = Instant::now();
-        let loss = lm_loss(model, x, y)?;
+        let logits = trainer.built.model.forward(&batch.tokens)?.logits;
+        let loss = (weighted_nll_sum(&logits, &batch.targets, &batch.loss_weights)? / weight)?;
         loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
         let t1 = Instant::now();
-        let grads = loss.backward()?;
+        let mut grads = trainer.zero_grads();
+        trainer.accumulate(&mut grads, &loss)?;
         dev.synchronize()?;
         let t2 = Instant::now();
-        opt.step(&grads)?;
+        trainer.apply(step, grads)?;
         dev.synchronize()?;
         let t3 = Instant::now();
-        f.push((t1 - t0).as_secs_f64());
-        b.push((t2 - t1).as_secs_f64());
-        o.push((t3 - t2).as_secs_f64());
+        // The first round is a warm-up.
+        if step > 0 {
+            f.push((t1 - t0).as_secs_f64());
+            b.push((t2 - t1).as_secs_f64());
+            o.push((t3 - t2).as_secs_f64());
+        }
     }
     Ok((median(f), median(b), median(o)))
 }
@@ -196,5 +240,6 @@ fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
         r.train_backward_s,
         r.train_adamw_s
     );
+    println!("  training step, clipped at 1.0 (as runs train): {:.3} s", r.train_clipped_s);
     Ok(())
 }

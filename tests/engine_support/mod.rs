@@ -1,5 +1,10 @@
-//! Helpers shared by the engine and CLI integration tests: a tiny hand-built plan and scratch folders.
+//! Helpers shared by the engine and CLI integration tests: a tiny hand-built plan, scratch folders and a model
+//! whose thoughts depend on the tokens ([`TokenBias`]).
 #![allow(dead_code)]
+
+mod token_bias;
+
+pub use token_bias::{even_byte, TokenBias};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -78,6 +83,7 @@ pub fn run_of(params: RunParams, label: &str) -> RunPlan {
             episode_flops_per_step: 0.0,
             run_flops: 0.0,
             peak_memory_bytes: 0,
+            train_positions_per_step: 0.0,
         },
     }
 }

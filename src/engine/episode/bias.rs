@@ -3,7 +3,7 @@
 
 use candle_core::{Device, Tensor};
 
-use crate::engine::model::{CausalLm, KvCache, ModelOutput};
+use crate::engine::model::{CausalLm, InputVectors, KvCache, ModelOutput};
 use crate::plan::THOUGHT_ID;
 
 /// `inner` with `bias` added to the `<|thought|>` logit at every position.
@@ -41,6 +41,18 @@ impl CausalLm for ThoughtBias<'_> {
     }
     fn forward(&self, tokens: &Tensor) -> candle_core::Result<ModelOutput> {
         self.shift(self.inner.forward(tokens)?)
+    }
+    fn forward_inference(&self, tokens: &Tensor) -> candle_core::Result<ModelOutput> {
+        self.shift(self.inner.forward_inference(tokens)?)
+    }
+    fn continuous_thoughts(&self) -> bool {
+        self.inner.continuous_thoughts()
+    }
+    fn forward_with(&self, tokens: &Tensor, inputs: &InputVectors) -> candle_core::Result<ModelOutput> {
+        self.shift(self.inner.forward_with(tokens, inputs)?)
+    }
+    fn forward_inference_with(&self, tokens: &Tensor, inputs: &InputVectors) -> candle_core::Result<ModelOutput> {
+        self.shift(self.inner.forward_inference_with(tokens, inputs)?)
     }
     fn new_cache(&self, batch: usize) -> candle_core::Result<KvCache> {
         self.inner.new_cache(batch)

@@ -21,7 +21,8 @@ pub const SCORE_CHUNK_FACTOR: usize = 4;
 pub struct DriveCost {
     /// Model calls.
     pub calls: usize,
-    /// Positions computed (batch rows × chunk width, padding included).
+    /// Positions computed for real tokens and thoughts, padding excluded (positions computed and then cut back
+    /// after an insertion count: they were computed). Every figure of compute in the project counts this way.
     pub positions: usize,
 }
 
@@ -88,9 +89,10 @@ fn step(
     let mut tokens = vec![PAD_ID; n * chunk];
     let mut targets = vec![PAD_ID; n * chunk];
     let mut valid = vec![0usize; n];
+    let thought_first = model.continuous_thoughts();
     for (i, &id) in ids.iter().enumerate() {
         let at = i * chunk;
-        valid[i] = walks[id].plan(chunk, &mut tokens[at..at + chunk], &mut targets[at..at + chunk]);
+        valid[i] = walks[id].plan_with(chunk, &mut tokens[at..at + chunk], &mut targets[at..at + chunk], thought_first);
     }
     // Narrow the chunk to the longest plan so that tails cost no padding.
     let c = valid.iter().copied().max().unwrap_or(0).max(1);
@@ -100,7 +102,7 @@ fn step(
     let out = model.forward_chunk(&tok, &valid, work)?;
     let stats = position_stats(&out.logits, &squeeze(&targets))?;
     cost.calls += 1;
-    cost.positions += n * c;
+    cost.positions += valid.iter().sum::<usize>();
     for (i, &id) in ids.iter().enumerate() {
         let walk = &mut walks[id];
         let before = walk.fed;
@@ -131,10 +133,10 @@ pub fn drive_naive(model: &dyn CausalLm, walks: &mut [Walk]) -> anyhow::Result<D
         }
         let device = model.device();
         let tok = Tensor::from_vec(tokens, (live.len(), t), device)?;
-        let out = model.forward(&tok)?;
+        let out = model.forward_inference(&tok)?;
         let stats: Vec<PosStat> = position_stats(&out.logits, &targets)?;
         cost.calls += 1;
-        cost.positions += live.len() * t;
+        cost.positions += streams.iter().map(Vec::len).sum::<usize>();
         for (i, &b) in live.iter().enumerate() {
             let walk = &mut walks[b];
             // Positions fed..len-1 (the last item, x[L-1], predicts nothing).

@@ -123,6 +123,41 @@ pub fn score(
     Ok((ws.into_iter().map(Scored::from_walk).collect(), cost))
 }
 
+/// With continuous thoughts, the inputs of every thought under `placements`, laid out for a (B, T) batch of the
+/// augmented sequences (position p's vector at `[b][p]`; T = the longest stream), from one cached teacher-forced
+/// pass: a thought's input is the cached final hidden state of the position before it. This is the learning
+/// phase's warm start: computed without gradients, with the same weights, so a learning pass that takes it is
+/// exact. Returns the (B, T, D) vectors flattened and the positions computed.
+pub fn thought_inputs(
+    model: &dyn CausalLm,
+    seqs: &[Vec<u32>],
+    placements: &[Placement],
+    width: usize,
+    chunk: usize,
+) -> anyhow::Result<(Vec<f32>, usize, DriveCost)> {
+    anyhow::ensure!(model.continuous_thoughts(), "thought inputs exist only with continuous thoughts");
+    validate(model, seqs, Some(placements), 0)?;
+    let mut ws = walks(seqs, Some(placements), None);
+    let mut cache = model.new_cache(seqs.len())?;
+    let cost = drive_cached(model, &mut cache, &mut ws, chunk)?;
+    let streams: Vec<Vec<u32>> = seqs.iter().zip(placements).map(|(x, p)| p.augment(x)).collect();
+    let t = streams.iter().map(|s| s.len().saturating_sub(1)).max().unwrap_or(0).max(1);
+    let mut out = vec![0f32; seqs.len() * t * width];
+    for (b, stream) in streams.iter().enumerate() {
+        for (p, &tok) in stream.iter().enumerate().take(t).skip(1) {
+            if tok != THOUGHT_ID {
+                continue;
+            }
+            let h = cache
+                .hidden(b, p - 1)
+                .ok_or_else(|| anyhow::anyhow!("row {b}: no cached hidden state before the thought at {p}"))?;
+            anyhow::ensure!(h.len() == width, "hidden states of {} floats, expected {width}", h.len());
+            out[(b * t + p) * width..(b * t + p + 1) * width].copy_from_slice(h);
+        }
+    }
+    Ok((out, t, cost))
+}
+
 /// Teacher-forced predictions recomputed from scratch with full forwards (the reference for gains).
 pub fn score_naive(model: &dyn CausalLm, seqs: &[Vec<u32>], placements: &[Placement]) -> anyhow::Result<Vec<Scored>> {
     validate(model, seqs, Some(placements), 0)?;

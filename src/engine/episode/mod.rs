@@ -176,9 +176,13 @@ pub fn run_episode(
     chunk: usize,
     rng: &mut Rng,
 ) -> anyhow::Result<EpisodeOutput> {
+    // With continuous thoughts the model computes the thought inputs (cached hidden states); a plan and a model that
+    // disagree would score one kind of thought and train another.
     anyhow::ensure!(
-        cfg.thoughts == ThoughtKind::Discrete,
-        "the episode phase supports discrete thoughts only so far (`thoughts = discrete`)"
+        (cfg.thoughts == ThoughtKind::Continuous) == model.continuous_thoughts(),
+        "the episode is configured for {:?} thoughts but the model computes {} ones",
+        cfg.thoughts,
+        if model.continuous_thoughts() { "continuous" } else { "discrete" }
     );
     match &cfg.insertion {
         Insertion::FastForward { .. } => match cfg.strategy {

@@ -139,9 +139,18 @@ impl Walk {
     /// The next up to `max` items to feed under the current placement (no new insertions), each with the
     /// token that follows it. Returns how many were written.
     pub fn plan(&self, max: usize, tokens: &mut [u32], targets: &mut [u32]) -> usize {
+        self.plan_with(max, tokens, targets, false)
+    }
+
+    /// [`Walk::plan`], stopping before a thought that would not be the first item when `thought_first` (continuous
+    /// thoughts: a thought's input is the output of the position before it, so it starts a chunk).
+    pub fn plan_with(&self, max: usize, tokens: &mut [u32], targets: &mut [u32], thought_first: bool) -> usize {
         let (mut s, mut j) = (self.s, self.j);
         let mut n = 0;
         while n < max && !self.is_end(s, j) {
+            if thought_first && n > 0 && self.token(s, j) == THOUGHT_ID {
+                break;
+            }
             tokens[n] = self.token(s, j);
             let (ns, nj) = self.next_item(s, j);
             targets[n] = if ns < self.real.len() { self.token(ns, nj) } else { PAD_ID };

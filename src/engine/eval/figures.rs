@@ -83,7 +83,7 @@ pub fn evaluate(model: &dyn CausalLm, data: &Dataset, max_sequences: Option<usiz
             continue;
         }
         let batch = host.to_device(model.device())?;
-        let logits = model.forward(&batch.tokens)?.logits.detach();
+        let logits = model.forward_inference(&batch.tokens)?.logits;
         let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
         // (B, T, V) -> (B, T): the log-probability of each position's target.
         let picked = logp.gather(&batch.targets.unsqueeze(D::Minus1)?, D::Minus1)?.squeeze(D::Minus1)?;

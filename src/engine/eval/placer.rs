@@ -272,7 +272,7 @@ fn score_batch(model: &dyn CausalLm, seqs: &[&Sequence], placements: &[Placement
         }
     }
     let inputs = Tensor::from_vec(inputs, (streams.len(), t), model.device())?;
-    let logits = model.forward(&inputs)?.logits.detach();
+    let logits = model.forward_inference(&inputs)?.logits;
     let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
     // to_vec copies to the host: once per evaluation batch.
     let logp: Vec<Vec<Vec<f32>>> = logp.to_vec3()?;

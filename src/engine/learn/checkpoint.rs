@@ -41,6 +41,10 @@ pub struct Meta {
     pub sampler: SamplerState,
     /// Real target tokens trained on so far.
     pub tokens_seen: u64,
+    /// Positions processed in training so far (forward = 1, backward = 2, padding excluded; see `learn::train`).
+    /// 0 in checkpoints written before it was recorded.
+    #[serde(default)]
+    pub positions: u64,
     /// Whether the run's last step is done.
     pub finished: bool,
     /// The latest held-out figures, if any.

@@ -2,6 +2,12 @@
 //!
 //! Gradient accumulation over `learn.accumulate` micro-batches of `learn.batch` sequences each; each optimiser step
 //! is a [`Trainer::step`] (plain runs) or an [`Episodic`](super::episodic::Episodic) step (thought runs).
+//!
+//! Compute is counted one way for every run, as **positions processed**: every position a model pass computes for
+//! a real token or a thought, padding excluded, a forward counting 1 and a backward 2 (so a learning pass over a
+//! batch counts 3 × its input positions, and the episode phase's no-gradient passes 1 × theirs). Plain runs count
+//! their learning passes; runs with thoughts add the episode phase and any extra passes their `real_loss` takes.
+//! `metrics.jsonl` logs the running total (`positions`) on every line.
 
 use std::io::Write;
 use std::path::Path;
@@ -61,7 +67,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
     let mut trainer = Trainer::new(build_model(&params.model, device, params.seed)?, learn)?;
     let mut sampler = Sampler::new(train.sequences.len(), params.seed);
     let mut rng = Rng::derive(params.seed, "train");
-    let (mut step, mut tokens_seen) = (0usize, 0u64);
+    let (mut step, mut tokens_seen, mut positions) = (0usize, 0u64, 0u64);
     if let Some(dir) = opts.resume_from {
         let (dir, meta) = checkpoint::read_meta(dir)?;
         checkpoint::load_weights(&dir, &trainer.built.varmap, device)?;
@@ -77,12 +83,12 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         }
         sampler = Sampler::restore(train.sequences.len(), meta.sampler);
         rng = Rng::from_state(meta.rng);
-        (step, tokens_seen) = (meta.step, meta.tokens_seen);
+        (step, tokens_seen, positions) = (meta.step, meta.tokens_seen, meta.positions);
     }
     let mut metrics = Metrics::open(&run_dir.join("metrics.jsonl"), step)?;
     // Plans with thoughts take the episodic learning step (`None` for `insertion = none()`).
     let mut episodic = super::episodic::Episodic::for_run(params, run_dir, step)?;
-    let meta = |step, tokens_seen, rng: &Rng, sampler: &Sampler, finished, eval| Meta {
+    let meta = |step, tokens_seen, positions, rng: &Rng, sampler: &Sampler, finished, eval| Meta {
         checkpoint_version: checkpoint::CHECKPOINT_VERSION,
         tokenizer: checkpoint::TOKENIZER.to_string(),
         run: run.clone(),
@@ -90,6 +96,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         rng: rng.state(),
         sampler: sampler.state(),
         tokens_seen,
+        positions,
         finished,
         eval,
     };
@@ -106,12 +113,18 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         } else {
             let micro = (0..learn.accumulate)
                 .map(|_| {
-                    let host = host_batch(&train, &sampler.next_batch(learn.batch));
+                    let indices = sampler.next_batch(learn.batch);
+                    // Forward + backward over each sequence's inputs (all tokens but the last).
+                    positions += 3 * indices.iter().map(|&i| (train.sequences[i].tokens.len() as u64).saturating_sub(1)).sum::<u64>();
+                    let host = host_batch(&train, &indices);
                     Ok((host.to_device(device)?, host.n_targets() as f64))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             trainer.step(step, &micro)?
         };
+        if let Some(episodic) = episodic.as_ref() {
+            positions = episodic.positions();
+        }
         if !stats.loss.is_finite() {
             anyhow::bail!("the training loss became {} at step {}; lower the learning rate", stats.loss, step + 1);
         }
@@ -124,7 +137,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         if step % log_every(learn.steps) == 0 || step == learn.steps {
             metrics.write(json!({
                 "step": step, "loss": stats.loss, "lr": stats.lr, "grad_norm": stats.grad_norm,
-                "tokens": tokens_seen, "tokens_per_s": tokens_per_s,
+                "tokens": tokens_seen, "tokens_per_s": tokens_per_s, "positions": positions,
                 // CPU runs are bit-reproducible only at the same thread count (reduction order).
                 "threads": candle_core::utils::get_num_threads(),
             }))?;
@@ -136,7 +149,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         if step % eval_cfg.every.max(1) == 0 || last {
             let report =
                 evaluate_run(trainer.built.model.as_ref(), &test, params, eval_cfg.max_sequences, Some(&train))?;
-            metrics.write(json!({ "step": step, "eval": report }))?;
+            metrics.write(json!({ "step": step, "positions": positions, "eval": report }))?;
             if opts.verbose {
                 opts.progress.suspend(|| eprintln!("  step {step:>6}  {}", describe(&report)));
             }
@@ -145,12 +158,12 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         let stop = opts.stop_after.is_some_and(|n| step >= n) && !last;
         if last {
             let report = last_eval.clone().ok_or_else(|| anyhow::anyhow!("no final evaluation"))?;
-            let m = meta(step, tokens_seen, &rng, &sampler, true, Some(report.clone()));
+            let m = meta(step, tokens_seen, positions, &rng, &sampler, true, Some(report.clone()));
             checkpoint::save(&run_dir.join("final"), &trainer.built.varmap, Some(&trainer.optimizer), &m)?;
             return Ok(Outcome::Finished { eval: report, steps: step });
         }
         if stop || step % eval_cfg.checkpoint_every.max(1) == 0 {
-            let m = meta(step, tokens_seen, &rng, &sampler, false, last_eval.clone());
+            let m = meta(step, tokens_seen, positions, &rng, &sampler, false, last_eval.clone());
             checkpoint::save(&run_dir.join("checkpoint"), &trainer.built.varmap, Some(&trainer.optimizer), &m)?;
         }
         if stop {
@@ -159,7 +172,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
     }
     // Only reached when a checkpoint already holds the last step: evaluate the restored model.
     let report = evaluate_run(trainer.built.model.as_ref(), &test, params, eval_cfg.max_sequences, Some(&train))?;
-    let m = meta(step, tokens_seen, &rng, &sampler, true, Some(report.clone()));
+    let m = meta(step, tokens_seen, positions, &rng, &sampler, true, Some(report.clone()));
     checkpoint::save(&run_dir.join("final"), &trainer.built.varmap, Some(&trainer.optimizer), &m)?;
     Ok(Outcome::Finished { eval: report, steps: step })
 }

@@ -13,6 +13,15 @@ pub struct KvCache {
     values: Vec<Tensor>,
     lens: Vec<usize>,
     capacity: usize,
+    /// With continuous thoughts: each row's final hidden state per cached position, host-side (row-major,
+    /// `capacity × width`), so a thought's input (the previous position's output) is at hand when it is fed.
+    hidden: Option<Hidden>,
+}
+
+#[derive(Debug, Clone)]
+struct Hidden {
+    width: usize,
+    rows: Vec<Vec<f32>>,
 }
 
 impl KvCache {
@@ -33,7 +42,40 @@ impl KvCache {
             keys.push(Tensor::zeros(shape, dtype, device)?);
             values.push(Tensor::zeros(shape, dtype, device)?);
         }
-        Ok(Self { keys, values, lens: vec![0; batch], capacity })
+        Ok(Self { keys, values, lens: vec![0; batch], capacity, hidden: None })
+    }
+
+    /// This cache, also keeping each position's final hidden state of `width` floats (continuous thoughts).
+    pub fn with_hidden(mut self, width: usize) -> Self {
+        let rows = vec![vec![0f32; self.capacity * width]; self.batch()];
+        self.hidden = Some(Hidden { width, rows });
+        self
+    }
+
+    /// Row `b`'s final hidden state at cached position `pos`, if this cache keeps them and holds it.
+    pub fn hidden(&self, b: usize, pos: usize) -> Option<&[f32]> {
+        let h = self.hidden.as_ref()?;
+        (pos < self.len(b)).then(|| &h.rows[b][pos * h.width..(pos + 1) * h.width])
+    }
+
+    /// Whether this cache keeps hidden states.
+    pub fn keeps_hidden(&self) -> bool {
+        self.hidden.is_some()
+    }
+
+    /// Store a chunk's hidden states `values` (B, C, width, row-major) for each row's first `valid[b]` positions at
+    /// its current length; call before [`KvCache::advance`]. A no-op for a cache that keeps none.
+    pub(crate) fn write_hidden(&mut self, values: &[f32], chunk: usize, valid: &[usize]) -> Result<()> {
+        let Some(h) = self.hidden.as_mut() else { return Ok(()) };
+        let w = h.width;
+        if values.len() != valid.len() * chunk * w {
+            candle_core::bail!("hidden states of {} floats for {} rows × {chunk} × {w}", values.len(), valid.len());
+        }
+        for (b, (&n, &at)) in valid.iter().zip(&self.lens).enumerate() {
+            let src = &values[b * chunk * w..(b * chunk + n) * w];
+            h.rows[b][at * w..(at + n) * w].copy_from_slice(src);
+        }
+        Ok(())
     }
 
     /// The number of cached positions of every row.
@@ -87,6 +129,10 @@ impl KvCache {
             values: pick(&self.values)?,
             lens: rows.iter().map(|&r| self.lens[r]).collect(),
             capacity: self.capacity,
+            hidden: self
+                .hidden
+                .as_ref()
+                .map(|h| Hidden { width: h.width, rows: rows.iter().map(|&r| h.rows[r].clone()).collect() }),
         })
     }
 
@@ -106,6 +152,9 @@ impl KvCache {
         for (dst_t, src_t) in self.keys.iter().zip(&src.keys).chain(self.values.iter().zip(&src.values)) {
             // A row of a contiguous (B, H, T, Dh) tensor is itself contiguous: one block copy.
             dst_t.narrow(0, dst, 1)?.slice_set(&src_t.narrow(0, src_row, 1)?, 0, 0)?;
+        }
+        if let (Some(d), Some(s)) = (self.hidden.as_mut(), src.hidden.as_ref()) {
+            d.rows[dst].copy_from_slice(&s.rows[src_row]);
         }
         self.lens[dst] = len;
         Ok(())

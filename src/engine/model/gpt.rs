@@ -7,10 +7,11 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
 
+use super::continuous::{previous_positions, unrolled_inputs, zero_inputs};
 use super::init::{init_seeded, INIT_STD};
 use super::ops::{self, Linear};
-use super::{CausalLm, KvCache, ModelOutput};
-use crate::plan::GptConfig;
+use super::{CausalLm, InputVectors, KvCache, ModelOutput};
+use crate::plan::{GptConfig, THOUGHT_ID};
 
 const LN_EPS: f64 = 1e-5;
 
@@ -122,12 +123,21 @@ impl Weights {
         }
     }
 
-    /// Token plus position embeddings: `tokens` (B, T) u32, `positions` (B·T) u32 -> (B, T, D).
-    fn embed(&self, tokens: &Tensor, positions: &Tensor) -> Result<Tensor> {
+    /// Token plus position embeddings: `tokens` (B, T) u32, `positions` (B·T) u32 -> (B, T, D); where `inputs`
+    /// sets its mask, its vectors stand in for the token embeddings.
+    fn embed(&self, tokens: &Tensor, positions: &Tensor, inputs: Option<&InputVectors>) -> Result<Tensor> {
         let (b, t) = tokens.dims2()?;
-        let tok = self.wte.index_select(&tokens.flatten_all()?, 0)?;
-        let pos = self.wpe.index_select(positions, 0)?;
-        (tok + pos)?.reshape((b, t, self.wte.dim(1)?))
+        let d = self.wte.dim(1)?;
+        let tok = self.wte.index_select(&tokens.flatten_all()?, 0)?.reshape((b, t, d))?;
+        let pos = self.wpe.index_select(positions, 0)?.reshape((b, t, d))?;
+        let tok = match inputs {
+            None => tok,
+            Some(inp) => {
+                let keep = (1.0 - &inp.mask)?;
+                (tok.broadcast_mul(&keep)? + inp.vectors.broadcast_mul(&inp.mask)?)?
+            }
+        };
+        tok + pos
     }
 
     fn head(&self, x: &Tensor) -> Result<ModelOutput> {
@@ -146,6 +156,8 @@ pub struct Gpt {
     /// The same storage, detached: inference paths run on these.
     frozen: Weights,
     device: Device,
+    /// `<|thought|>` positions take the previous position's hidden state as input (see [`super::continuous`]).
+    continuous: bool,
 }
 
 impl Gpt {
@@ -170,7 +182,7 @@ impl Gpt {
             ln_f: LayerNorm::new(d, vb.pp("ln_f"))?,
             lm_head: linear(d, v, false, INIT_STD, vb.pp("lm_head"))?,
         };
-        Ok(Self { cfg: cfg.clone(), frozen: live.detach(), live, device: vb.device().clone() })
+        Ok(Self { cfg: cfg.clone(), frozen: live.detach(), live, device: vb.device().clone(), continuous: false })
     }
 
     /// A fresh model whose weights live in `varmap` and are drawn deterministically from `seed`.
@@ -184,20 +196,51 @@ impl Gpt {
         &self.cfg
     }
 
-    /// The full causal forward without gradients: the same values as [`CausalLm::forward`], but no autograd
-    /// graph is built and activations are freed as soon as they are used.
-    pub fn forward_inference(&self, tokens: &Tensor) -> Result<ModelOutput> {
-        self.full_forward(&self.frozen, tokens)
+    /// This model with continuous thoughts on or off (the weights are the same; only thought inputs change).
+    pub fn with_continuous_thoughts(mut self, on: bool) -> Self {
+        self.continuous = on;
+        self
     }
 
-    fn full_forward(&self, w: &Weights, tokens: &Tensor) -> Result<ModelOutput> {
+    /// A full forward: one pass, or with continuous thoughts the exact recurrence (see [`super::continuous`]).
+    fn forward_exact(&self, w: &Weights, tokens: &Tensor) -> Result<ModelOutput> {
+        if !self.continuous {
+            return self.full_forward(w, tokens, None);
+        }
+        let (b, t) = self.check_tokens(tokens)?;
+        let host: Vec<u32> = tokens.flatten_all()?.to_vec1()?;
+        let (mask, prev, most) = previous_positions(&host, b, t, &self.device)?;
+        if most == 0 {
+            return self.full_forward(w, tokens, None);
+        }
+        let mut inputs = zero_inputs(&mask, self.cfg.width)?;
+        let mut out = self.full_forward(w, tokens, Some(&inputs))?;
+        for _ in 0..most {
+            inputs = unrolled_inputs(&out.hidden, &prev, &mask)?;
+            out = self.full_forward(w, tokens, Some(&inputs))?;
+        }
+        Ok(out)
+    }
+
+    fn full_forward(&self, w: &Weights, tokens: &Tensor, inputs: Option<&InputVectors>) -> Result<ModelOutput> {
         let (b, t) = self.check_tokens(tokens)?;
         if t == 0 || t > self.cfg.context {
             candle_core::bail!("sequence of {t} tokens: the model takes 1 to {} positions", self.cfg.context);
         }
+        if let Some(inp) = inputs {
+            let (vb, vt, vd) = inp.vectors.dims3()?;
+            if (vb, vt, vd) != (b, t, self.cfg.width) || inp.mask.dims3()? != (b, t, 1) {
+                candle_core::bail!(
+                    "input vectors {:?} and mask {:?} for tokens ({b}, {t}): expected ({b}, {t}, {}) and ({b}, {t}, 1)",
+                    inp.vectors.dims(),
+                    inp.mask.dims(),
+                    self.cfg.width
+                );
+            }
+        }
         let positions: Vec<u32> = (0..b).flat_map(|_| 0..t as u32).collect();
         let positions = Tensor::from_vec(positions, b * t, &self.device)?;
-        let mut x = w.embed(tokens, &positions)?;
+        let mut x = w.embed(tokens, &positions, inputs)?;
         for block in &w.blocks {
             x = block.forward(&x, |qkv| ops::causal_attention(qkv, self.cfg.heads))?;
         }
@@ -210,6 +253,46 @@ impl Gpt {
             candle_core::bail!("model input must be u32 token ids, got {:?}", tokens.dtype());
         }
         Ok((b, t))
+    }
+
+    /// With continuous thoughts, the inputs of a chunk's thoughts: a thought may only be a row's first position
+    /// in the chunk, and its input is the row's cached hidden state of the position before it. `None` without
+    /// thoughts in the chunk.
+    fn chunk_thought_inputs(&self, tokens: &Tensor, valid: &[usize], cache: &KvCache) -> Result<Option<InputVectors>> {
+        let (b, c) = tokens.dims2()?;
+        let host: Vec<u32> = tokens.flatten_all()?.to_vec1()?;
+        let d = self.cfg.width;
+        let (mut mask, mut vectors) = (vec![0f32; b * c], vec![0f32; b * c * d]);
+        let mut any = false;
+        for (row, &n) in valid.iter().enumerate() {
+            for i in 0..n {
+                if host[row * c + i] != THOUGHT_ID {
+                    continue;
+                }
+                let at = cache.len(row);
+                if i > 0 {
+                    candle_core::bail!(
+                        "row {row}: a continuous thought at chunk position {i}; its input is the previous position's \
+                         output, so it must start the chunk"
+                    );
+                }
+                let prev = at.checked_sub(1).and_then(|p| cache.hidden(row, p)).ok_or_else(|| {
+                    candle_core::Error::Msg(format!(
+                        "row {row}: a continuous thought at position {at} needs the cached hidden state before it"
+                    ))
+                })?;
+                mask[row * c] = 1.0;
+                vectors[row * c * d..(row * c + 1) * d].copy_from_slice(prev);
+                any = true;
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
+        Ok(Some(InputVectors {
+            mask: Tensor::from_vec(mask, (b, c, 1), &self.device)?,
+            vectors: Tensor::from_vec(vectors, (b, c, d), &self.device)?,
+        }))
     }
 
     /// Attention of a chunk in layer `layer`: writes the chunk's keys and values into the cache, then attends
@@ -257,11 +340,27 @@ impl CausalLm for Gpt {
     }
 
     fn forward(&self, tokens: &Tensor) -> Result<ModelOutput> {
-        self.full_forward(&self.live, tokens)
+        self.forward_exact(&self.live, tokens)
+    }
+
+    fn forward_inference(&self, tokens: &Tensor) -> Result<ModelOutput> {
+        self.forward_exact(&self.frozen, tokens)
+    }
+
+    fn continuous_thoughts(&self) -> bool {
+        self.continuous
+    }
+
+    fn forward_with(&self, tokens: &Tensor, inputs: &InputVectors) -> Result<ModelOutput> {
+        self.full_forward(&self.live, tokens, Some(inputs))
+    }
+
+    fn forward_inference_with(&self, tokens: &Tensor, inputs: &InputVectors) -> Result<ModelOutput> {
+        self.full_forward(&self.frozen, tokens, Some(inputs))
     }
 
     fn new_cache(&self, batch: usize) -> Result<KvCache> {
-        KvCache::new(
+        let cache = KvCache::new(
             self.cfg.layers,
             batch,
             self.cfg.heads,
@@ -269,7 +368,8 @@ impl CausalLm for Gpt {
             self.cfg.width / self.cfg.heads,
             DType::F32,
             &self.device,
-        )
+        )?;
+        Ok(if self.continuous { cache.with_hidden(self.cfg.width) } else { cache })
     }
 
     fn forward_chunk(&self, tokens: &Tensor, valid: &[usize], cache: &mut KvCache) -> Result<ModelOutput> {
@@ -290,11 +390,17 @@ impl CausalLm for Gpt {
         let positions: Vec<u32> = lens.iter().flat_map(|&l| (0..c).map(move |i| (l + i).min(last) as u32)).collect();
         let positions = Tensor::from_vec(positions, b * c, &self.device)?;
         let w = &self.frozen;
-        let mut x = w.embed(tokens, &positions)?;
+        let inputs = if self.continuous { self.chunk_thought_inputs(tokens, valid, cache)? } else { None };
+        let mut x = w.embed(tokens, &positions, inputs.as_ref())?;
         for (i, block) in w.blocks.iter().enumerate() {
             x = block.forward(&x, |qkv| self.cached_attention(qkv, i, cache, &lens, valid))?;
         }
+        let out = w.head(&x)?;
+        if cache.keeps_hidden() {
+            // to_vec1 copies to the host: once per chunk, only with continuous thoughts.
+            cache.write_hidden(&out.hidden.flatten_all()?.to_vec1::<f32>()?, c, valid)?;
+        }
         cache.advance(valid);
-        w.head(&x)
+        Ok(out)
     }
 }

@@ -2,9 +2,12 @@
 //! by the swept parameters other than the seed, mean ± std over seeds, and which differences exceed the seed
 //! spread) and `OUT/curves.png` (held-out NLL against steps and against positions processed, one line per group).
 //!
-//! Positions processed in training count the episode phase's positions plus three times the learning phase's
-//! (a backward pass costs about two forwards). Runs with thoughts log them exactly (`episodes.jsonl`); for
-//! `insertion = none()` they are `3 × batch × accumulate × mean(real length − 1)` per step.
+//! Positions processed in training are counted the same way for every run (`learn::train`): every position a
+//! model pass computes for a real token or a thought, padding excluded, a forward counting 1 and a backward 2; the
+//! episode phase's no-gradient passes count 1 ×, each learning pass 3 × its input positions. Every run logs the
+//! running total in `metrics.jsonl`. Folders written before that fall back to `episodes.jsonl` (runs with thoughts;
+//! its episode part then counted chunk padding) or, for plain runs, to `3 × batch × accumulate × mean(real length −
+//! 1)` per step.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -98,14 +101,20 @@ fn record(run: &RunPlan, result: &RunResult, out: &Path) -> anyhow::Result<RunRe
     })
 }
 
-/// Positions processed after each step: logged for runs with thoughts, estimated for plain runs.
+/// Positions processed after each step: as logged in `metrics.jsonl`, else (older folders) in `episodes.jsonl`,
+/// else estimated for plain runs.
 fn positions_by_step(params: &RunParams, dir: &Path) -> anyhow::Result<Box<dyn Fn(usize) -> f64>> {
-    let logged: BTreeMap<usize, f64> = jsonl(&dir.join("episodes.jsonl"))
-        .iter()
-        .filter_map(|v| Some((v.get("step")?.as_u64()? as usize, v.get("positions")?.as_f64()?)))
-        .collect();
-    if !logged.is_empty() {
-        return Ok(Box::new(move |step| logged.range(..=step).next_back().map_or(0.0, |(_, &p)| p)));
+    let logged_in = |file: &str| -> BTreeMap<usize, f64> {
+        jsonl(&dir.join(file))
+            .iter()
+            .filter_map(|v| Some((v.get("step")?.as_u64()? as usize, v.get("positions")?.as_f64()?)))
+            .collect()
+    };
+    for file in ["metrics.jsonl", "episodes.jsonl"] {
+        let logged = logged_in(file);
+        if !logged.is_empty() {
+            return Ok(Box::new(move |step| logged.range(..=step).next_back().map_or(0.0, |(_, &p)| p)));
+        }
     }
     let context = crate::engine::data::data_context(params, &params.data.train);
     let train = data::load(&params.data.train, Role::Train, context)?;
@@ -199,8 +208,9 @@ fn threads_note(runs: &[RunRecord]) -> String {
 
 fn group_table(groups: &[Group<'_>]) -> String {
     let mut out = String::from(
-        "Mean ± std over seeds (sample std). NLL: real tokens only, nats. Positions: training compute (episode \
-         phase + 3 × learning phase).\n\n| group | seeds | NLL (nats) | accuracy | thoughts/100 | positions/real token \
+        "Mean ± std over seeds (sample std). NLL: real tokens only, nats. Train positions: training compute, counted \
+         the same way for every run: positions a model pass computed for real tokens and thoughts, padding \
+         excluded, a forward counting 1 and a backward 2 (episode phase 1 ×, learning passes 3 ×).\n\n| group | seeds | NLL (nats) | accuracy | thoughts/100 | positions/real token \
          | train positions | wall (s) | eval placement |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for g in groups {
@@ -356,5 +366,142 @@ mod tests {
         assert_eq!(stats(&[4.0]), Some((4.0, 0.0)));
         assert_eq!(stats(&[]), None);
         assert_eq!(pm(Some((1.0, 0.25)), 2), "1.00 ± 0.25");
+    }
+
+    /// A finished run of `insertion = method` with `seed`, its final NLL and accuracy (`nll = None`: stopped
+    /// before any evaluation).
+    fn run(params: &RunParams, method: &str, seed: u64, nll: Option<f64>, accuracy: Option<f64>) -> RunRecord {
+        let eval = nll.map(|real_nll| crate::engine::eval::EvalReport {
+            real_nll,
+            bits_per_token: real_nll / std::f64::consts::LN_2,
+            accuracy,
+            n_tokens: 100,
+            n_sequences: 10,
+            thoughts: None,
+        });
+        let swept: BTreeMap<String, String> =
+            [("episode.insertion".to_string(), method.to_string()), ("seed".to_string(), seed.to_string())].into();
+        RunRecord {
+            result: RunResult {
+                id: format!("{method}-{seed}"),
+                label: String::new(),
+                status: if eval.is_some() { "finished".into() } else { "stopped".into() },
+                steps: 10,
+                eval,
+                wall_s: 1.0,
+            },
+            threads: Some(1),
+            swept,
+            train_positions: None,
+            curve: Vec::new(),
+            params: params.clone(),
+        }
+    }
+
+    /// The report's "differences beyond the seed spread" section for `runs` swept over insertion and seed.
+    fn spread_of(runs: &[RunRecord]) -> String {
+        let mut plan = crate::compile_str("default.think", crate::DEFAULT_SPEC).expect("the default spec compiles");
+        plan.axes = vec!["episode.insertion".into(), "seed".into()];
+        spread(&group(&plan, runs))
+    }
+
+    fn params() -> RunParams {
+        crate::compile_str("default.think", crate::DEFAULT_SPEC).expect("the default spec compiles").runs[0]
+            .params
+            .clone()
+    }
+
+    /// Groups are the runs that differ only in the seed, labelled by the other swept values' last path part.
+    #[test]
+    fn runs_that_differ_only_in_the_seed_form_one_group() {
+        let p = params();
+        let runs = [
+            run(&p, "none()", 0, Some(1.0), None),
+            run(&p, "interval(every = 2)", 0, Some(2.0), None),
+            run(&p, "none()", 1, Some(1.5), None),
+        ];
+        let mut plan = crate::compile_str("default.think", crate::DEFAULT_SPEC).expect("compiles");
+        plan.axes = vec!["episode.insertion".into(), "seed".into()];
+        let groups = group(&plan, &runs);
+        let shape: Vec<(&str, Vec<&str>)> =
+            groups.iter().map(|g| (g.label.as_str(), g.runs.iter().map(|r| r.result.id.as_str()).collect())).collect();
+        assert_eq!(
+            shape,
+            vec![
+                ("insertion=none()", vec!["none()-0", "none()-1"]),
+                ("insertion=interval(every = 2)", vec!["interval(every = 2)-0"]),
+            ]
+        );
+    }
+
+    /// |Δ mean| > std_a + std_b lists the pair, better one first, in the right direction for each figure; an
+    /// overlapping pair is not listed.
+    #[test]
+    fn spread_lists_only_differences_beyond_the_seed_spread() {
+        let p = params();
+        let runs = [
+            // a: NLL 1.0 ± 0.0707, accuracy 0.50 ± 0.0141; b: NLL 1.5 ± 0.0707 (Δ 0.5 > 0.141), accuracy
+            // 0.90 ± 0.0141 (Δ 0.4 > 0.028): both differences are real, a is better in NLL, b in accuracy.
+            run(&p, "a", 0, Some(0.95), Some(0.49)),
+            run(&p, "a", 1, Some(1.05), Some(0.51)),
+            run(&p, "b", 0, Some(1.45), Some(0.89)),
+            run(&p, "b", 1, Some(1.55), Some(0.91)),
+        ];
+        let text = spread_of(&runs);
+        assert!(text.contains("- NLL: `insertion=a` better than `insertion=b` (1.0000 vs 1.5000;"), "{text}");
+        assert!(text.contains("- accuracy: `insertion=b` better than `insertion=a` (0.9000 vs 0.5000;"), "{text}");
+        assert!(!text.contains("- none"), "{text}");
+        // c: NLL 1.0 ± 0.2828 against d: 1.3 ± 0.0707: |Δ| 0.3 ≤ 0.354, inside the spread; accuracies equal.
+        let runs = [
+            run(&p, "c", 0, Some(0.8), Some(0.5)),
+            run(&p, "c", 1, Some(1.2), Some(0.5)),
+            run(&p, "d", 0, Some(1.25), Some(0.5)),
+            run(&p, "d", 1, Some(1.35), Some(0.5)),
+        ];
+        let text = spread_of(&runs);
+        assert!(!text.contains("better than"), "{text}");
+        assert!(text.contains("- none: no difference in NLL or accuracy exceeds the seed spread."), "{text}");
+        // Just beyond the spread (Δ 0.36 > 0.354) it counts.
+        let runs = [
+            run(&p, "c", 0, Some(0.8), None),
+            run(&p, "c", 1, Some(1.2), None),
+            run(&p, "d", 0, Some(1.31), None),
+            run(&p, "d", 1, Some(1.41), None),
+        ];
+        let text = spread_of(&runs);
+        assert!(text.contains("- NLL: `insertion=c` better than `insertion=d`"), "{text}");
+    }
+
+    /// "Both groups with ≥ 2 seeds": a group with one seed (or one evaluated run) has no spread and is never
+    /// compared, however far its figure lies; the other pairs still are.
+    #[test]
+    fn spread_never_compares_a_group_with_a_single_seed() {
+        let p = params();
+        let runs = [
+            run(&p, "a", 0, Some(1.0), Some(0.5)),
+            run(&p, "a", 1, Some(1.0), Some(0.5)),
+            run(&p, "b", 0, Some(1.0), Some(0.5)),
+            run(&p, "b", 1, Some(1.0), Some(0.5)),
+            // One seed, far off.
+            run(&p, "single", 0, Some(9.0), Some(0.0)),
+            // Two seeds, one stopped before evaluating: one value.
+            run(&p, "stopped", 0, Some(0.1), Some(1.0)),
+            run(&p, "stopped", 1, None, None),
+        ];
+        let text = spread_of(&runs);
+        assert!(!text.contains("single") && !text.contains("stopped"), "{text}");
+        assert!(text.contains("- none:"), "{text}");
+        // The same far-off figures with a second seed each are listed against `a` and `b`.
+        let mut runs = runs.to_vec();
+        runs.push(run(&p, "single", 1, Some(9.0), Some(0.0)));
+        runs[6] = run(&p, "stopped", 1, Some(0.1), Some(1.0));
+        let text = spread_of(&runs);
+        for line in [
+            "- NLL: `insertion=a` better than `insertion=single`",
+            "- NLL: `insertion=stopped` better than `insertion=a`",
+            "- accuracy: `insertion=stopped` better than `insertion=single`",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in {text}");
+        }
     }
 }
