@@ -2,7 +2,10 @@
 //! against a deliberately naive sequential reference (every thought's input from a full forward of everything
 //! before it).
 
+mod engine_support;
+
 use candle_core::{Device, Tensor, Var, D};
+use engine_support::{scratch, tiny_plan_with};
 use candle_nn::VarMap;
 use thinktok::engine::episode::bias::ThoughtBias;
 use thinktok::engine::episode::fast_forward::{fast_forward, fast_forward_naive, score, score_naive, thought_inputs};
@@ -11,6 +14,7 @@ use thinktok::engine::episode::{run_episode, EpisodeInput, Placement};
 use thinktok::engine::learn::unroll::forward_unrolled;
 use thinktok::engine::model::{CausalLm, Gpt, InputVectors};
 use thinktok::engine::rng::Rng;
+use thinktok::engine::run::{run_plan, RunOptions};
 use thinktok::plan::*;
 
 const WIDTH: usize = 32;
@@ -256,4 +260,56 @@ fn unrolled_learning_forward_matches_the_sequential_computation() {
     let detached = grads_of(&naive_loss(true), &varmap);
     assert!(grad_diff(&at(1), &detached) < 1e-4 * scale.max(1.0), "D = 1: {}", grad_diff(&at(1), &detached));
     assert!(grad_diff(&detached, &full) > 1e-3 * scale, "detaching must change the gradient");
+}
+
+fn final_tensors(dir: &std::path::Path, file: &str) -> Vec<(String, Vec<f32>)> {
+    let mut v: Vec<(String, Vec<f32>)> = candle_core::safetensors::load(dir.join("final").join(file), &Device::Cpu)
+        .unwrap()
+        .into_iter()
+        .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// A continuous episodic run end to end: it trains with `unroll = 2`, places its own thoughts at evaluation, logs
+/// the unrolled passes' compute, and a stopped and resumed run ends bit-identical to an uninterrupted one.
+#[test]
+fn continuous_episodic_run_trains_evaluates_and_resumes_bit_identically() {
+    let plan = tiny_plan_with(|p| {
+        p.episode.insertion =
+            Insertion::FastForward { fallback: Fallback::BestRank, threshold: None, max_consecutive: 2 };
+        p.episode.thoughts = ThoughtKind::Continuous;
+        p.learn.unroll = 2;
+        p.eval.placement = EvalPlacement::Own;
+        (p.learn.steps, p.eval.every, p.eval.checkpoint_every) = (6, 3, 2);
+    });
+    let id = &plan.runs[0].id;
+    let opts = |out: &std::path::Path| RunOptions {
+        out: out.to_path_buf(),
+        device: None,
+        resume: false,
+        force: false,
+        stop_after: None,
+        quiet: true,
+    };
+    let straight = scratch("continuous-straight");
+    let done = run_plan(&plan, &opts(&straight)).unwrap();
+    let eval = done.runs[0].eval.clone().unwrap();
+    assert!(eval.real_nll.is_finite() && eval.thoughts.is_some(), "{eval:?}");
+    let episodes = std::fs::read_to_string(straight.join(id).join("episodes.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(episodes.lines().next().unwrap()).unwrap();
+    assert!(first["kept"].as_u64().unwrap() > 0, "the episode keeps thoughts: {first}");
+    // The learning phase is two forward + backward passes (`unroll = 2`) over 8 sequences of 6 inputs plus the
+    // kept thoughts; the episode phase's positions include the warm start.
+    let learn_once = 3 * (8 * 6 + first["kept"].as_u64().unwrap());
+    assert_eq!(first["positions"].as_u64().unwrap(), first["episode_positions"].as_u64().unwrap() + 2 * learn_once);
+
+    let resumed = scratch("continuous-resumed");
+    run_plan(&plan, &RunOptions { stop_after: Some(3), ..opts(&resumed) }).unwrap();
+    let again = run_plan(&plan, &RunOptions { resume: true, ..opts(&resumed) }).unwrap();
+    assert_eq!(again.runs[0].eval, done.runs[0].eval);
+    for file in ["model.safetensors", "optimizer.safetensors"] {
+        assert_eq!(final_tensors(&straight.join(id), file), final_tensors(&resumed.join(id), file), "{file}");
+    }
 }

@@ -120,7 +120,13 @@ pub fn estimate(p: &RunParams) -> Estimates {
     let head = (g.vocab_size * g.width) as f64;
     // per position: weights (non-embedding + head), plus causal attention over on average half the positions
     let fwd_per_position = 2.0 * (non_embedding as f64 + head) + 2.0 * (g.layers * g.width) as f64 * positions as f64;
-    let passes = passes(p);
+    let mut passes = passes(p);
+    if p.episode.thoughts == ThoughtKind::Continuous {
+        // Continuous thoughts: a warm start (one teacher-forced no-gradient pass) per learning batch with thoughts,
+        // and `unroll` learning passes over it.
+        passes.episode += passes.learn_augmented;
+        passes.learn_augmented *= p.learn.unroll.max(1) as f64;
+    }
     // A pass over a sequence computes its inputs: every position but the last.
     let (aug_inputs, plain_inputs) = (positions.saturating_sub(1) as f64, real.saturating_sub(1) as f64);
     let learn_positions = seqs as f64 * (passes.learn_augmented * aug_inputs + passes.learn_plain * plain_inputs);

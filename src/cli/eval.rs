@@ -7,7 +7,7 @@ use crate::engine::device::{device, parse_device};
 use crate::engine::error::invalid;
 use crate::engine::eval::placer::evaluate_run;
 use crate::engine::learn::checkpoint;
-use crate::engine::learn::{build_model, describe};
+use crate::engine::learn::{build_run_model, describe};
 use crate::plan::{DataSource, EvalPlacement, Insertion, RunParams, RunPlan, TaskKind, TextSplit, FIT_SEQUENCES};
 
 /// Parse `--data`: `jsonl:PATH`, `text:PATH` (the whole text, no split) or `task:NAME` (the run's own task settings
@@ -84,7 +84,7 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             None => meta.run.params.device,
         };
         let device = device(spec)?;
-        let built = build_model(&meta.run.params.model, &device, meta.run.params.seed)?;
+        let built = build_run_model(&meta.run.params, &device)?;
         checkpoint::load_weights(&dir, &built.varmap, &device)?;
         let source = match &args.data {
             Some(text) => parse_data(text, &meta.run)?,

@@ -28,11 +28,12 @@ use serde_json::json;
 use super::layout::{build_batch, losses, Example, ThoughtBatch};
 use super::trainer::{StepStats, Trainer};
 use crate::engine::data::{Dataset, Sampler, Sequence};
-use crate::engine::episode::fast_forward::fast_forward;
+use super::unroll::forward_unrolled;
+use crate::engine::episode::fast_forward::{fast_forward, thought_inputs};
 use crate::engine::episode::{default_chunk, run_episode, EpisodeInput, Placement, RoundStats, Thought};
 use crate::engine::eval::placer::{self, Placer};
 use crate::engine::rng::Rng;
-use crate::plan::{Insertion, RealLoss, RunParams, ThoughtNorm};
+use crate::plan::{Insertion, ModelConfig, RealLoss, RunParams, ThoughtNorm};
 
 /// The episodic learning state of one run.
 pub struct Episodic {
@@ -111,7 +112,10 @@ impl Episodic {
                 })
                 .collect();
             let batch = build_batch(&examples, trainer.built.model.device())?;
-            let logits = trainer.built.model.forward(&batch.inputs)?.logits;
+            let (logits, warm_cost, passes) =
+                learning_logits(trainer, &self.params, &seqs, &placed.placements, &batch)?;
+            ep_pos += warm_cost;
+            self.positions += warm_cost as u64;
             let mut l = losses(&logits, &batch)?;
             if learn.thought_norm == ThoughtNorm::PerRealToken {
                 // From means over thought targets to sums over them per real target of the batch (the same
@@ -126,9 +130,10 @@ impl Episodic {
                 // model's own placement, which (unlike the kept one) cannot encode the continuation.
                 let (own, cost) = self.own_placements(trainer, &seqs)?;
                 ep_pos += cost;
-                let (real, own_batch) = real_loss_under(trainer, &seqs, &own)?;
+                let (real, own_batch, warm_cost, own_passes) = real_loss_under(trainer, &self.params, &seqs, &own)?;
                 l.real = real;
-                self.positions += (cost + 3 * own_batch.positions) as u64;
+                ep_pos += warm_cost;
+                self.positions += (cost + warm_cost + 3 * own_passes * own_batch.positions) as u64;
                 real_batch = Some(own_batch);
             }
             // Between episodes the `plain` ablation's batch is already the plain one (see `place`).
@@ -141,7 +146,7 @@ impl Episodic {
                 // The same sequences without thoughts: the model must stay competent without them (or, for the
                 // `plain` ablation, learns the real tokens only there).
                 let empty: Vec<Placement> = seqs.iter().map(|s| Placement::empty(s.tokens.len())).collect();
-                let (plain, plain_batch) = real_loss_under(trainer, &seqs, &empty)?;
+                let (plain, plain_batch, _, _) = real_loss_under(trainer, &self.params, &seqs, &empty)?;
                 l.real = match learn.real_loss {
                     RealLoss::Plain => plain,
                     _ => ((&l.real + plain)? * 0.5)?,
@@ -165,7 +170,7 @@ impl Episodic {
             culled += placed.culled.iter().map(Vec::len).sum::<usize>();
             ep_pos += placed.episode_positions;
             // The backward pass costs about two forwards: count the learning phase as 3 × its positions.
-            self.positions += (placed.episode_positions + 3 * batch.positions) as u64;
+            self.positions += (placed.episode_positions + 3 * passes * batch.positions) as u64;
             rounds.extend(placed.rounds);
         }
         let (grad_norm, lr) = trainer.apply(step, grads)?;
@@ -279,12 +284,38 @@ impl Episodic {
     }
 }
 
-/// The real-token loss of `seqs` under `placements` (no thought targets), and the batch it was computed on.
-fn real_loss_under(
+/// The learning forward's logits over `batch` (laid out from `seqs` under `placements`): one pass, or with continuous
+/// thoughts `learn.unroll` passes from the warm start, a cached teacher-forced pass over the placements whose
+/// positions are returned (the episode phase's compute), and the number of passes.
+fn learning_logits(
     trainer: &Trainer,
+    params: &RunParams,
     seqs: &[&Sequence],
     placements: &[Placement],
-) -> anyhow::Result<(candle_core::Tensor, ThoughtBatch)> {
+    batch: &ThoughtBatch,
+) -> anyhow::Result<(candle_core::Tensor, usize, usize)> {
+    let model = trainer.built.model.as_ref();
+    if !model.continuous_thoughts() || placements.iter().all(|p| p.total() == 0) {
+        return Ok((model.forward(&batch.inputs)?.logits, 0, 1));
+    }
+    let ModelConfig::Gpt(gpt) = &params.model;
+    let tokens: Vec<Vec<u32>> = seqs.iter().map(|s| s.tokens.clone()).collect();
+    let (warm, t, cost) = thought_inputs(model, &tokens, placements, gpt.width, default_chunk(model.device()))?;
+    let (b, bt) = batch.inputs.dims2()?;
+    anyhow::ensure!(bt == t, "the warm start covers {t} positions, the batch {bt}");
+    let warm = candle_core::Tensor::from_vec(warm, (b, t, gpt.width), model.device())?;
+    let out = forward_unrolled(model, &batch.inputs, params.learn.unroll, Some(&warm))?;
+    Ok((out.logits, cost.positions, params.learn.unroll.max(1)))
+}
+
+/// The real-token loss of `seqs` under `placements` (no thought targets), the batch it was computed on, and the
+/// warm start's positions and the learning passes (continuous thoughts).
+fn real_loss_under(
+    trainer: &Trainer,
+    params: &RunParams,
+    seqs: &[&Sequence],
+    placements: &[Placement],
+) -> anyhow::Result<(candle_core::Tensor, ThoughtBatch, usize, usize)> {
     let none = Vec::new();
     let examples: Vec<Example<'_>> = seqs
         .iter()
@@ -292,8 +323,8 @@ fn real_loss_under(
         .map(|(s, p)| Example { sequence: s, placement: p, culled: &none, reinforce: false })
         .collect();
     let batch = build_batch(&examples, trainer.built.model.device())?;
-    let logits = trainer.built.model.forward(&batch.inputs)?.logits;
-    Ok((losses(&logits, &batch)?.real, batch))
+    let (logits, warm_cost, passes) = learning_logits(trainer, params, seqs, placements, &batch)?;
+    Ok((losses(&logits, &batch)?.real, batch, warm_cost, passes))
 }
 
 fn line_step(line: &str) -> Option<usize> {

@@ -18,7 +18,7 @@ use indicatif::ProgressBar;
 use serde_json::json;
 
 use super::checkpoint::{self, Meta};
-use super::trainer::{build_model, Trainer};
+use super::trainer::{build_run_model, Trainer};
 use crate::engine::data::{self, Dataset, HostBatch, Role, Sampler, Sequence};
 use crate::engine::error::invalid;
 use crate::engine::eval::{evaluate_run, EvalReport};
@@ -64,7 +64,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
     let test = data::load(&params.data.test, Role::Test, context(&params.data.test))?;
 
     // Model, optimiser, data order, RNG: fresh from the seed, or restored from a checkpoint.
-    let mut trainer = Trainer::new(build_model(&params.model, device, params.seed)?, learn)?;
+    let mut trainer = Trainer::new(build_run_model(params, device)?, learn)?;
     let mut sampler = Sampler::new(train.sequences.len(), params.seed);
     let mut rng = Rng::derive(params.seed, "train");
     let (mut step, mut tokens_seen, mut positions) = (0usize, 0u64, 0u64);

@@ -9,7 +9,7 @@ use super::optim::{AdamW, AdamWParams};
 use crate::engine::data::Batch;
 use crate::engine::error::invalid;
 use crate::engine::model::{CausalLm, Gpt};
-use crate::plan::{LearnConfig, ModelConfig, Optimizer, Schedule};
+use crate::plan::{LearnConfig, ModelConfig, Optimizer, RunParams, Schedule, ThoughtKind};
 
 /// Learning rate for optimiser step `step` (0-based) of `total`: linear warmup, then the schedule.
 pub fn learning_rate(optimizer: &Optimizer, step: usize, total: usize) -> f64 {
@@ -49,6 +49,16 @@ pub fn build_model(config: &ModelConfig, device: &Device, seed: u64) -> anyhow::
     let varmap = VarMap::new();
     let model = Gpt::new_seeded(cfg, &varmap, device, seed)
         .map_err(|e| invalid(format!("cannot build the GPT {cfg:?}: {e}")))?;
+    Ok(Built { model: Box::new(model), varmap })
+}
+
+/// The model of a run: [`build_model`] of its config and seed, with continuous thoughts when its episode says so.
+pub fn build_run_model(params: &RunParams, device: &Device) -> anyhow::Result<Built> {
+    let ModelConfig::Gpt(cfg) = &params.model;
+    let varmap = VarMap::new();
+    let model = Gpt::new_seeded(cfg, &varmap, device, params.seed)
+        .map_err(|e| invalid(format!("cannot build the GPT {cfg:?}: {e}")))?
+        .with_continuous_thoughts(params.episode.thoughts == ThoughtKind::Continuous);
     Ok(Built { model: Box::new(model), varmap })
 }
 

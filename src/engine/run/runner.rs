@@ -18,7 +18,7 @@ use crate::engine::device::device;
 use crate::engine::error::invalid;
 use crate::engine::learn::checkpoint;
 use crate::engine::learn::{describe, train_run, Outcome, TrainOptions};
-use crate::plan::{DeviceSpec, Insertion, Plan, RunPlan, ThoughtKind};
+use crate::plan::{DeviceSpec, Plan, RunPlan};
 
 /// How to run a plan (what the command line adds to it).
 #[derive(Debug, Clone)]
@@ -38,16 +38,6 @@ pub struct RunOptions {
 pub fn check_supported(plan: &Plan) -> anyhow::Result<()> {
     if plan.runs.is_empty() {
         return Err(invalid("the plan has no runs"));
-    }
-    for run in &plan.runs {
-        if run.params.episode.thoughts == ThoughtKind::Continuous && run.params.episode.insertion != Insertion::None {
-            return Err(invalid(format!(
-                "run `{}` ({}): continuous thoughts (`episode.thoughts = continuous`, `learn.unroll`) are not \
-                 implemented by the engine yet; use `thoughts = discrete`",
-                run.id,
-                if run.label.is_empty() { "no sweep" } else { &run.label }
-            )));
-        }
     }
     Ok(())
 }
