@@ -9,6 +9,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use engine_support::*;
 use thinktok::engine::data::{self, HostBatch, Role, Sequence};
+use thinktok::engine::eval::placer::{evaluate_with, Placer};
 use thinktok::engine::learn::{build_model, learning_rate, Trainer};
 use thinktok::engine::run::{run_plan, RunOptions};
 use thinktok::plan::*;
@@ -64,24 +65,49 @@ fn accumulated_micro_batches_equal_one_big_batch() {
     }
 }
 
+/// Training learns the task's format: a fresh model is near uniform over 260 tokens (ln 260 ≈ 5.56 nats per scored
+/// token), the trained one puts nearly all its mass on `T` or `F` at the answer and on end-of-text after it, and its
+/// held-out NLL comes within 0.05 nats of the best format-only predictor (the answer at the training data's class
+/// frequencies, a certain end-of-text: ln 2 / 2 on balanced classes). sum3 itself is beyond a width-16 model in 80
+/// steps (held-out accuracy 0.5–0.56 over seeds 0–5), so the format is what the loop can show it learns. A bound like
+/// `real_nll < 1.5` passes a model that gives 40 % of the answer's mass to tokens that are never an answer.
 #[test]
 fn training_lowers_the_held_out_loss() {
     let out = scratch("learns");
     let plan = tiny_plan_with(|p| {
-        p.learn.steps = 40;
-        p.eval.every = 40;
+        p.learn.steps = 80;
+        p.eval.every = 80;
         let Optimizer::AdamW { lr, .. } = &mut p.learn.optimizer;
         *lr = 1e-2;
     });
+    let params = &plan.runs[0].params;
+    let (train, test) = (
+        data::load(&params.data.train, Role::Train, 16).unwrap(),
+        data::load(&params.data.test, Role::Test, 16).unwrap(),
+    );
+    let fresh = evaluate_with(
+        build_model(&params.model, &Device::Cpu, params.seed).unwrap().model.as_ref(),
+        &test,
+        &Placer::Rule(Insertion::None, 0),
+        None,
+    )
+    .unwrap();
+    assert!((fresh.real_nll - (VOCAB_SIZE as f64).ln()).abs() < 0.5, "{fresh:?}");
     let results = run_plan(&plan, &options(&out)).unwrap();
     let eval = results.runs[0].eval.clone().unwrap();
-    // An untrained model is near uniform over 260 tokens: ln 260 ≈ 5.56 nats.
-    assert!(eval.real_nll < 1.5, "{eval:?}");
     assert_eq!(eval.n_tokens, 32 * 2, "answer and end-of-text per sequence");
+    // The best predictor that knows only the format: each class at its training frequency, then end-of-text.
+    let answer = |s: &Sequence| s.tokens[s.answer.unwrap()];
+    let freq = |t: u32| train.sequences.iter().filter(|s| answer(s) == t).count() as f64 / train.sequences.len() as f64;
+    let floor = test.sequences.iter().map(|s| -freq(answer(s)).ln()).sum::<f64>() / eval.n_tokens as f64;
+    assert!((floor - std::f64::consts::LN_2 / 2.0).abs() < 0.01, "balanced classes: {floor}");
+    assert!(eval.real_nll < floor + 0.05, "{eval:?} vs the format-only {floor}");
+    let (letter, eot) = format_mass(params, &out.join(&plan.runs[0].id).join("final"), &test);
+    assert!(letter > 0.95 && eot > 0.95, "mass on T or F {letter}, on end-of-text {eot}");
     assert!((eval.bits_per_token - eval.real_nll / std::f64::consts::LN_2).abs() < 1e-12);
     assert!(eval.accuracy.is_some());
     let metrics = std::fs::read_to_string(out.join(&plan.runs[0].id).join("metrics.jsonl")).unwrap();
-    assert!(metrics.lines().count() >= 40);
+    assert!(metrics.lines().count() >= 80);
     assert!(out.join(&plan.runs[0].id).join("final/model.safetensors").is_file());
     assert!(out.join("results.json").is_file());
 }
@@ -182,4 +208,27 @@ fn text_and_jsonl_sources_train_end_to_end() {
     // "the cat sat" + end-of-text: 11 targets; the answer "cat" + end-of-text: 4.
     assert_eq!(eval.n_tokens, 11 + 4);
     assert!(eval.accuracy.is_some());
+}
+
+/// Mean probabilities the model at `dir` gives, over `data`, to "T or F" at the answer and to end-of-text after it.
+fn format_mass(params: &RunParams, dir: &Path, data: &data::Dataset) -> (f64, f64) {
+    let built = build_model(&params.model, &Device::Cpu, params.seed).unwrap();
+    thinktok::engine::learn::checkpoint::load_weights(dir, &built.varmap, &Device::Cpu).unwrap();
+    let (mut letter, mut eot) = (0f64, 0f64);
+    for s in &data.sequences {
+        let n = s.tokens.len();
+        let x = Tensor::from_vec(s.tokens.clone(), (1, n), &Device::Cpu).unwrap();
+        let logits = built.model.forward(&x).unwrap().logits;
+        let p = candle_nn::ops::softmax(&logits, candle_core::D::Minus1)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let a = s.answer.unwrap();
+        letter += f64::from(p[a - 1][b'T' as usize] + p[a - 1][b'F' as usize]);
+        eot += f64::from(p[a][EOT_ID as usize]);
+    }
+    let k = data.sequences.len() as f64;
+    (letter / k, eot / k)
 }

@@ -1,10 +1,8 @@
 //! Helpers shared by the engine and CLI integration tests: a tiny hand-built plan, scratch folders and a model
-//! whose thoughts depend on the tokens ([`TokenBias`]).
+//! whose thoughts depend on the tokens ([`token_bias::TokenBias`]).
 #![allow(dead_code)]
 
-mod token_bias;
-
-pub use token_bias::{even_byte, TokenBias};
+pub mod token_bias;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -62,22 +62,38 @@ mod tests {
         assert_eq!(choose(&Fallback::BestRank, &slots, &[false; 5], &mut rng), None);
     }
 
+    /// Empirical frequencies of `n` draws approach softmax(log p(thought) / T) over the free slots, for T below, at
+    /// and above 1 (each within 5 binomial standard deviations), and a lower T puts more of them on the best slot.
+    /// Dropping the temperature, or multiplying by it instead of dividing, agrees at T = 1 only.
     #[test]
     fn sampling_is_seeded_and_follows_the_temperature() {
-        let slots = [st(0, 0.0), st(5, -0.1), st(9, -8.0)];
-        let free = [false, true, true];
-        let draw = |seed| {
+        let slots = [st(0, 0.0), st(5, -0.5), st(9, -1.5), st(3, -1.0)];
+        let free = [false, true, true, true];
+        let draw = |t: f64, seed, n| {
             let mut rng = Rng::new(seed);
-            (0..200)
-                .map(|_| choose(&Fallback::Sample { temperature: 1.0 }, &slots, &free, &mut rng))
-                .collect::<Vec<_>>()
+            (0..n).map(|_| choose(&Fallback::Sample { temperature: t }, &slots, &free, &mut rng)).collect::<Vec<_>>()
         };
-        assert_eq!(draw(3), draw(3));
-        let picks = draw(3);
-        let ones = picks.iter().filter(|&&p| p == Some(1)).count();
-        assert!(ones > 190, "slot 1 is e^7.9 times likelier than slot 2, got {ones}/200");
+        assert_eq!(draw(1.0, 3, 200), draw(1.0, 3, 200));
+        assert_ne!(draw(1.0, 3, 200), draw(1.0, 4, 200));
+        let n = 20_000;
+        let mut best_share = Vec::new();
+        for t in [0.5, 1.0, 2.0] {
+            let picks = draw(t, 7, n);
+            assert!(picks.iter().all(|p| matches!(p, Some(1..=3))), "only free slots: {t}");
+            let weights: Vec<f64> = (1..4).map(|s| (f64::from(slots[s].thought_lp) / t).exp()).collect();
+            let total: f64 = weights.iter().sum();
+            for (s, w) in (1..4).zip(&weights) {
+                let p = w / total;
+                let freq = picks.iter().filter(|&&x| x == Some(s)).count() as f64 / n as f64;
+                let tol = 5.0 * (p * (1.0 - p) / n as f64).sqrt();
+                assert!((freq - p).abs() < tol, "T = {t}, slot {s}: {freq} vs {p} ± {tol}");
+            }
+            best_share.push(picks.iter().filter(|&&x| x == Some(1)).count());
+        }
+        // softmax gives the best slot 0.67, 0.51 and 0.42 of the draws at T = 0.5, 1 and 2.
+        assert!(best_share[0] > best_share[1] && best_share[1] > best_share[2], "{best_share:?}");
         let mut rng = Rng::new(1);
         let uni: Vec<_> = (0..100).map(|_| choose(&Fallback::Uniform, &slots, &free, &mut rng)).collect();
-        assert!(uni.contains(&Some(1)) && uni.contains(&Some(2)) && !uni.contains(&Some(0)));
+        assert!((1..4).all(|s| uni.contains(&Some(s))) && !uni.contains(&Some(0)));
     }
 }
