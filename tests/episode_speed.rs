@@ -1,5 +1,8 @@
 //! Speed probes of the episode phase's building blocks (not assertions about speed: `#[ignore]`d, run by hand
 //! with `cargo test --release --test episode_speed -- --ignored --nocapture` to see where the time goes).
+//! Exactness at this size (L = 256, past the 64-row query block, with truncation and compaction) is not only
+//! checked here: `tests/episode.rs`'s `fast_forward_equals_naive_at_length_256_with_truncation_and_compaction`
+//! checks it on every run, on a GPT small enough for CI.
 
 use std::time::Instant;
 
