@@ -137,12 +137,6 @@ fn bad_input_is_one_message_and_exit_code_1() {
     let bad = tiny_plan_with(|p| p.data.test = DataSource::Jsonl { path: bad_line.display().to_string() });
     let out2 = dir.join("out2").display().to_string();
     assert_invalid(&thinktok(&["run", &plan_file(&dir, &bad), "--out", &out2]), "line 2: bad JSON");
-    let thoughts = tiny_plan_with(|p| {
-        p.episode.insertion = Insertion::Random { per_sequence: 2 };
-        p.episode.thoughts = ThoughtKind::Continuous;
-    });
-    let out4 = dir.join("out4").display().to_string();
-    assert_invalid(&thinktok(&["run", &plan_file(&dir, &thoughts), "--out", &out4]), "not implemented");
     assert_invalid(&thinktok(&["run", &plan_file(&dir, &tiny_plan()), "--device", "tpu"]), "unknown device `tpu`");
 
     assert_invalid(&thinktok(&["eval", "--ckpt", &dir.join("nothing").display().to_string()]), "not a checkpoint");

@@ -192,13 +192,11 @@ fn out_folder_of_another_plan_is_refused_and_left_intact() {
 /// Continuous thoughts are not in the engine yet (and, before the episodic phase, no thoughts at all were): such a
 /// plan is refused before anything is written.
 #[test]
-fn plans_the_engine_cannot_run_yet_are_refused_before_any_write() {
-    let out = scratch("thoughts");
-    let plan = tiny_plan_with(|p| {
-        p.episode.insertion = Insertion::Interval { every: 4 };
-        p.episode.thoughts = ThoughtKind::Continuous;
-    });
+fn plans_the_engine_cannot_run_are_refused_before_any_write() {
+    let out = scratch("no-runs");
+    let mut plan = tiny_plan();
+    plan.runs.clear();
     let msg = invalid_message(run_plan(&plan, &options(&out)));
-    assert!(msg.contains("not implemented"), "{msg}");
+    assert!(msg.contains("no runs"), "{msg}");
     assert!(!out.join("plan.ron").exists());
 }
