@@ -73,3 +73,43 @@ fn accuracy_equals_greedy_decoding_and_padding_changes_nothing() {
     assert!((placed.real_nll - whole.real_nll).abs() < 1e-5, "{} vs {}", placed.real_nll, whole.real_nll);
     assert_eq!(placed.thoughts.map(|t| t.thoughts_per_100), Some(0.0));
 }
+
+/// Figures per group of the data equal the figures of evaluating each group alone, with and without thoughts;
+/// thoughts per example count each group's own thoughts.
+#[test]
+fn per_group_figures_equal_each_group_evaluated_alone() {
+    let params = tiny_params();
+    let built = build_model(&params.model, &Device::Cpu, 2).unwrap();
+    let model = built.model.as_ref();
+    let mut test = data::load(&params.data.test, Role::Test, 16).unwrap();
+    // Two groups of different sizes, interleaved, so batching mixes them.
+    for (i, seq) in test.sequences.iter_mut().enumerate() {
+        seq.group = Some(if i % 3 == 0 { "hard".into() } else { "easy".into() });
+    }
+    let placers = [Placer::Rule(Insertion::None, 0), Placer::Rule(Insertion::Interval { every: 2 }, 0)];
+    for placer in &placers {
+        let whole = evaluate_with(model, &test, placer, None).unwrap();
+        assert_eq!(whole.groups.keys().collect::<Vec<_>>(), ["easy", "hard"]);
+        for (name, figures) in &whole.groups {
+            let alone = Dataset {
+                name: name.clone(),
+                sequences: test.sequences.iter().filter(|s| s.group.as_deref() == Some(name)).cloned().collect(),
+            };
+            let report = evaluate_with(model, &alone, placer, None).unwrap();
+            assert_eq!(figures.n_sequences, report.n_sequences);
+            assert!((figures.real_nll - report.real_nll).abs() < 1e-5, "{name}: {figures:?} vs {report:?}");
+            assert_eq!(figures.accuracy, report.accuracy);
+            let thoughts = report.thoughts.unwrap();
+            assert!((figures.thoughts_per_example.unwrap() - thoughts.thoughts_per_example).abs() < 1e-9);
+            assert!((figures.thoughts_per_100.unwrap() - thoughts.thoughts_per_100).abs() < 1e-9);
+        }
+        assert_eq!(whole.groups.values().map(|g| g.n_sequences).sum::<usize>(), whole.n_sequences);
+    }
+    // The plain evaluation reports the same groups.
+    let plain = evaluate(model, &test, None).unwrap();
+    let placed = evaluate_with(model, &test, &placers[0], None).unwrap();
+    for (name, g) in &plain.groups {
+        assert!((g.real_nll - placed.groups[name].real_nll).abs() < 1e-5);
+        assert_eq!(g.accuracy, placed.groups[name].accuracy);
+    }
+}

@@ -200,3 +200,21 @@ fn plans_the_engine_cannot_run_are_refused_before_any_write() {
     assert!(msg.contains("no runs"), "{msg}");
     assert!(!out.join("plan.ron").exists());
 }
+
+/// JSONL records may carry a `group` (a string or a number) that evaluation reports by; anything else is refused by
+/// line.
+#[test]
+fn jsonl_groups_are_read_and_bad_ones_refused_by_line() {
+    let dir = scratch("jsonl-groups");
+    let src = jsonl(
+        &dir,
+        "g.jsonl",
+        b"{\"prompt\": \"1+1=\", \"answer\": \"2\", \"group\": \"easy\"}\n{\"prompt\": \"9+9=\", \"answer\": \"18\", \"group\": 3}\n{\"text\": \"plain\"}\n",
+    );
+    let data = data::load(&src, Role::Test, 32).unwrap();
+    let groups: Vec<Option<&str>> = data.sequences.iter().map(|s| s.group.as_deref()).collect();
+    assert_eq!(groups, [Some("easy"), Some("3"), None]);
+    let bad = jsonl(&dir, "bad.jsonl", b"{\"text\": \"a\"}\n{\"text\": \"b\", \"group\": true}\n");
+    let msg = invalid_message(data::load(&bad, Role::Test, 32));
+    assert!(msg.contains("line 2") && msg.contains("`group`"), "{msg}");
+}

@@ -59,7 +59,7 @@ fn evaluation_placement_cannot_see_the_future() {
     let rules =
         [Insertion::Random { per_sequence: 3 }, Insertion::Interval { every: 3 }, Insertion::AnswerPause { count: 2 }];
     let base: Vec<u32> = (0..14).map(|k| (k * 37 % 97) as u32 + 30).collect();
-    let seq = |tokens: Vec<u32>| Sequence { tokens, answer: Some(5), answer_len: 3 };
+    let seq = |tokens: Vec<u32>| Sequence { tokens, answer: Some(5), answer_len: 3, group: None };
     let a = seq(base.clone());
     let own_a = place(&model, &[&a], &own, &mut Rng::new(1)).unwrap();
     let mut checked_thoughts = 0;
@@ -209,6 +209,7 @@ fn evaluation_nll_matches_the_fast_forward_walk() {
             tokens: (0..9).map(|k| 40 + (k * 13 + b * 7) % 50).collect(),
             answer: Some(6),
             answer_len: 2,
+            group: None,
         })
         .collect();
     let policy = Policy { threshold: None, max_consecutive: 2, budget: 3, blocked: vec![], ..Default::default() };
@@ -259,7 +260,7 @@ fn own_placement_with_slots_targets_stays_inside_the_answer() {
     ep.thought_budget = 4;
     let seqs: Vec<Sequence> = [3usize, 5, 7]
         .iter()
-        .map(|&answer| Sequence { tokens: (0..10).map(|k| 40 + k * 3).collect(), answer: Some(answer), answer_len: 2 })
+        .map(|&answer| Sequence { tokens: (0..10).map(|k| 40 + k * 3).collect(), answer: Some(answer), answer_len: 2, group: None })
         .collect();
     let refs: Vec<&Sequence> = seqs.iter().collect();
     let everywhere =
@@ -296,6 +297,7 @@ fn fitted_threshold_is_the_training_minimum_and_ignores_the_evaluation_data() {
                 tokens: (0..9).map(|k| 40 + (k * 13 + b * 7 + seed * 11) % 50).collect(),
                 answer: Some(5),
                 answer_len: 3,
+                group: None,
             })
             .collect(),
     };

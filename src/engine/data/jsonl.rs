@@ -1,4 +1,5 @@
-//! JSONL sources: one object per line, `{"text": …}` or `{"prompt": …, "answer": …}`.
+//! JSONL sources: one object per line, `{"text": …}` or `{"prompt": …, "answer": …}`, each with an optional
+//! `group` (a string or a number: evaluation reports per group).
 
 use std::path::Path;
 
@@ -57,7 +58,13 @@ pub fn load(path: &str, context: usize) -> anyhow::Result<Vec<Sequence>> {
             (None, None, None) => return Err(at("missing field: expected `text`, or `prompt` and `answer`".into())),
             _ => return Err(at("give either `text` or `prompt` and `answer`, not both".into())),
         };
-        sequences.push(sequence);
+        let group = match value.get("group") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(g)) => Some(g.clone()),
+            Some(serde_json::Value::Number(g)) => Some(g.to_string()),
+            Some(_) => return Err(at("field `group` must be a string or a number".into())),
+        };
+        sequences.push(sequence.in_group(group));
     }
     if sequences.is_empty() {
         return Err(invalid(format!("`{path}` holds no JSONL records")));

@@ -30,12 +30,15 @@ pub struct Sequence {
     pub answer: Option<usize>,
     /// Answer tokens checked for accuracy (the answer text, without the closing end-of-text); 0 without an answer.
     pub answer_len: usize,
+    /// The example's group (built-in tasks: its difficulty, e.g. `hops=3`; JSONL: its `group` field): evaluation
+    /// reports every figure per group as well as overall.
+    pub group: Option<String>,
 }
 
 impl Sequence {
     /// A language-modelling sequence: every token after the first is a target.
     pub fn text(tokens: Vec<u32>) -> Self {
-        Self { tokens, answer: None, answer_len: 0 }
+        Self { tokens, answer: None, answer_len: 0, group: None }
     }
 
     /// `prompt`, `answer`, end-of-text; the loss covers the answer and the end-of-text.
@@ -46,7 +49,13 @@ impl Sequence {
         let answer_len = answer_tokens.len();
         tokens.extend(answer_tokens);
         tokens.push(EOT_ID);
-        Self { tokens, answer: Some(start), answer_len }
+        Self { tokens, answer: Some(start), answer_len, group: None }
+    }
+
+    /// This sequence in group `group`.
+    pub fn in_group(mut self, group: Option<String>) -> Self {
+        self.group = group;
+        self
     }
 
     /// Whether token `index` (≥ 1) is a loss target.
@@ -106,7 +115,10 @@ pub fn load(source: &DataSource, role: Role, context: usize) -> anyhow::Result<D
             if *count == 0 {
                 return Err(invalid(format!("{name}: `count` is 0, so there is no data")));
             }
-            tasks::generate(task, *count, *seed, role).iter().map(|e| Sequence::answer(&e.prompt, &e.answer)).collect()
+            tasks::generate(task, *count, *seed, role)
+                .into_iter()
+                .map(|e| Sequence::answer(&e.prompt, &e.answer).in_group(e.group))
+                .collect()
         }
         DataSource::Jsonl { path } => jsonl::load(path, context)?,
         DataSource::Text { path, split, holdout } => text::load(path, *split, *holdout, context)?,

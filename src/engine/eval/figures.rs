@@ -4,6 +4,8 @@
 //! answer prefix fed back in (teacher forcing), the top-1 prediction is right at every answer position: the first
 //! wrong token ends both. So one forward pass per batch gives it, with no sampling loop.
 
+use std::collections::BTreeMap;
+
 use candle_core::D;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,23 @@ pub struct EvalReport {
     /// Thoughts per 100 real tokens, positions per real token and who placed them (see [`super::placer`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thoughts: Option<ThoughtFigures>,
+    /// The same figures per group of the data (`Sequence::group`: a task's difficulty), when it has groups.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, GroupFigures>,
+}
+
+/// An evaluation's figures over one group of the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupFigures {
+    pub n_sequences: usize,
+    /// Mean NLL per real target token of the group, in nats.
+    pub real_nll: f64,
+    pub accuracy: Option<f64>,
+    /// With thoughts placed: thoughts per 100 real tokens and per example of the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thoughts_per_100: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thoughts_per_example: Option<f64>,
 }
 
 /// The thought figures of an evaluation (added to [`EvalReport`]).
@@ -35,11 +54,14 @@ pub struct ThoughtFigures {
     pub thoughts_per_100: f64,
     /// Positions processed per real token: (real tokens + thoughts) / real tokens.
     pub positions_per_real_token: f64,
+    /// Thoughts per evaluated sequence (0 in reports written before it was recorded).
+    #[serde(default)]
+    pub thoughts_per_example: f64,
     /// Which rule placed the thoughts, e.g. `own (fast-forward top-1)` or `rule random(per_sequence = 8)`.
     pub placement: String,
 }
 
-/// What an evaluation accumulates over its batches.
+/// What an evaluation accumulates over its batches (overall, or for one group).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Sums {
     pub nll_sum: f64,
@@ -47,6 +69,63 @@ pub(crate) struct Sums {
     pub answered: usize,
     pub correct: usize,
     pub n_sequences: usize,
+    pub real_tokens: usize,
+    pub thoughts: usize,
+}
+
+impl Sums {
+    /// Add one evaluated sequence: its NLL sum over `n_tokens` scored targets, whether its answer was right
+    /// (`None` without an answer), its real tokens and thoughts.
+    pub fn add(&mut self, nll_sum: f64, n_tokens: usize, right: Option<bool>, real: usize, thoughts: usize) {
+        self.nll_sum += nll_sum;
+        self.n_tokens += n_tokens;
+        if let Some(right) = right {
+            self.answered += 1;
+            self.correct += usize::from(right);
+        }
+        self.n_sequences += 1;
+        self.real_tokens += real;
+        self.thoughts += thoughts;
+    }
+
+    fn accuracy(&self) -> Option<f64> {
+        (self.answered > 0).then(|| self.correct as f64 / self.answered as f64)
+    }
+}
+
+/// Overall sums and, for data with groups, sums per group.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GroupedSums {
+    pub all: Sums,
+    pub groups: BTreeMap<String, Sums>,
+}
+
+impl GroupedSums {
+    pub fn add(&mut self, seq: &Sequence, nll_sum: f64, n_tokens: usize, right: bool, thoughts: usize) {
+        let right = seq.answer.is_some().then_some(right);
+        let real = seq.tokens.len();
+        self.all.add(nll_sum, n_tokens, right, real, thoughts);
+        if let Some(g) = &seq.group {
+            self.groups.entry(g.clone()).or_default().add(nll_sum, n_tokens, right, real, thoughts);
+        }
+    }
+
+    /// Per-group figures (`with_thoughts`: include the thought counts).
+    pub fn group_figures(&self, with_thoughts: bool) -> BTreeMap<String, GroupFigures> {
+        self.groups
+            .iter()
+            .map(|(g, s)| {
+                let figures = GroupFigures {
+                    n_sequences: s.n_sequences,
+                    real_nll: s.nll_sum / s.n_tokens.max(1) as f64,
+                    accuracy: s.accuracy(),
+                    thoughts_per_100: with_thoughts.then(|| 100.0 * s.thoughts as f64 / s.real_tokens.max(1) as f64),
+                    thoughts_per_example: with_thoughts.then(|| s.thoughts as f64 / s.n_sequences.max(1) as f64),
+                };
+                (g.clone(), figures)
+            })
+            .collect()
+    }
 }
 
 impl EvalReport {
@@ -59,10 +138,11 @@ impl EvalReport {
         Ok(EvalReport {
             real_nll,
             bits_per_token: real_nll / std::f64::consts::LN_2,
-            accuracy: (sums.answered > 0).then(|| sums.correct as f64 / sums.answered as f64),
+            accuracy: sums.accuracy(),
             n_tokens: sums.n_tokens,
             n_sequences: sums.n_sequences,
             thoughts,
+            groups: BTreeMap::new(),
         })
     }
 }
@@ -73,9 +153,7 @@ pub const EVAL_BATCH: usize = 64;
 /// Evaluate `model` on the first `max_sequences` (all if `None`) sequences of `data`.
 pub fn evaluate(model: &dyn CausalLm, data: &Dataset, max_sequences: Option<usize>) -> anyhow::Result<EvalReport> {
     let n = max_sequences.map_or(data.sequences.len(), |m| m.min(data.sequences.len()));
-    let mut nll_sum = 0f64;
-    let mut n_tokens = 0usize;
-    let (mut answered, mut correct) = (0usize, 0usize);
+    let mut sums = GroupedSums::default();
     for chunk in data.sequences[..n].chunks(EVAL_BATCH) {
         let seqs: Vec<&Sequence> = chunk.iter().collect();
         let host = HostBatch::new(&seqs);
@@ -91,7 +169,7 @@ pub fn evaluate(model: &dyn CausalLm, data: &Dataset, max_sequences: Option<usiz
         let picked: Vec<Vec<f32>> = picked.to_vec2()?;
         let top: Vec<Vec<u32>> = logits.argmax(D::Minus1)?.to_vec2()?;
         for (r, seq) in chunk.iter().enumerate() {
-            let mut all_right = true;
+            let (mut all_right, mut nll_sum, mut n_tokens) = (true, 0f64, 0usize);
             for p in 0..host.len {
                 let at = r * host.len + p;
                 if host.loss_weights[at] > 0.0 {
@@ -102,11 +180,10 @@ pub fn evaluate(model: &dyn CausalLm, data: &Dataset, max_sequences: Option<usiz
                     all_right = false;
                 }
             }
-            if seq.answer.is_some() {
-                answered += 1;
-                correct += usize::from(all_right);
-            }
+            sums.add(seq, nll_sum, n_tokens, all_right, 0);
         }
     }
-    EvalReport::from_sums(&data.name, Sums { nll_sum, n_tokens, answered, correct, n_sequences: n }, None)
+    let mut report = EvalReport::from_sums(&data.name, sums.all, None)?;
+    report.groups = sums.group_figures(false);
+    Ok(report)
 }

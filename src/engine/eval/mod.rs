@@ -5,5 +5,5 @@
 pub mod figures;
 pub mod placer;
 
-pub use figures::{evaluate, EvalReport, ThoughtFigures, EVAL_BATCH};
+pub use figures::{evaluate, EvalReport, GroupFigures, ThoughtFigures, EVAL_BATCH};
 pub use placer::{evaluate_run, evaluate_with, own_policy, Placer};

@@ -23,7 +23,7 @@
 
 use candle_core::{Tensor, D};
 
-use super::figures::{EvalReport, Sums, ThoughtFigures, EVAL_BATCH};
+use super::figures::{EvalReport, GroupedSums, ThoughtFigures, EVAL_BATCH};
 use crate::engine::data::{Dataset, Sequence};
 use crate::engine::episode::baselines::{self, BaselineInput};
 use crate::engine::episode::fast_forward::{fast_forward, score};
@@ -225,37 +225,31 @@ pub fn evaluate_with(
     };
     // The same evaluation placement at every evaluation of a run.
     let mut rng = Rng::derive(seed, "eval-placement");
-    let (mut nll_sum, mut n_tokens, mut answered, mut correct) = (0f64, 0usize, 0usize, 0usize);
-    let (mut real_total, mut thought_total) = (0usize, 0usize);
+    let mut sums = GroupedSums::default();
     for chunk in data.sequences[..n].chunks(EVAL_BATCH) {
         let seqs: Vec<&Sequence> = chunk.iter().collect();
         let placements = place(model, &seqs, placer, &mut rng)?;
         let figures = score_batch(model, &seqs, &placements)?;
-        nll_sum += figures.nll_sum;
-        n_tokens += figures.n_tokens;
-        for (seq, right) in chunk.iter().zip(&figures.right) {
-            if seq.answer.is_some() {
-                answered += 1;
-                correct += usize::from(*right);
-            }
+        for (i, seq) in chunk.iter().enumerate() {
+            sums.add(seq, figures.nll[i], figures.n_tokens[i], figures.right[i], placements[i].total());
         }
-        real_total += chunk.iter().map(|s| s.tokens.len()).sum::<usize>();
-        thought_total += placements.iter().map(Placement::total).sum::<usize>();
     }
-    let real = real_total.max(1) as f64;
-    let thoughts = ThoughtFigures {
-        thoughts_per_100: 100.0 * thought_total as f64 / real,
-        positions_per_real_token: (real_total + thought_total) as f64 / real,
+    let (real, thoughts) = (sums.all.real_tokens.max(1) as f64, sums.all.thoughts as f64);
+    let figures = ThoughtFigures {
+        thoughts_per_100: 100.0 * thoughts / real,
+        positions_per_real_token: (real + thoughts) / real,
+        thoughts_per_example: thoughts / sums.all.n_sequences.max(1) as f64,
         placement: placer.describe(),
     };
-    let sums = Sums { nll_sum, n_tokens, answered, correct, n_sequences: n };
-    EvalReport::from_sums(&data.name, sums, Some(thoughts))
+    let mut report = EvalReport::from_sums(&data.name, sums.all, Some(figures))?;
+    report.groups = sums.group_figures(true);
+    Ok(report)
 }
 
-/// Figures of one batch under fixed placements.
+/// Figures of one batch under fixed placements, per sequence.
 struct BatchFigures {
-    nll_sum: f64,
-    n_tokens: usize,
+    nll: Vec<f64>,
+    n_tokens: Vec<usize>,
     /// Per sequence: greedy decoding gets every answer token right (true without an answer).
     right: Vec<bool>,
 }
@@ -276,9 +270,9 @@ fn score_batch(model: &dyn CausalLm, seqs: &[&Sequence], placements: &[Placement
     let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
     // to_vec copies to the host: once per evaluation batch.
     let logp: Vec<Vec<Vec<f32>>> = logp.to_vec3()?;
-    let mut out = BatchFigures { nll_sum: 0.0, n_tokens: 0, right: Vec::with_capacity(seqs.len()) };
+    let mut out = BatchFigures { nll: Vec::new(), n_tokens: Vec::new(), right: Vec::with_capacity(seqs.len()) };
     for (b, (seq, placement)) in seqs.iter().zip(placements).enumerate() {
-        let mut right = true;
+        let (mut right, mut nll, mut n_tokens) = (true, 0f64, 0usize);
         for (p, row) in logp[b].iter().enumerate().take(streams[b].len().saturating_sub(1)) {
             let (s, j) = placement.item_at(p + 1);
             if j < usize::from(placement.counts[s]) {
@@ -286,14 +280,16 @@ fn score_batch(model: &dyn CausalLm, seqs: &[&Sequence], placements: &[Placement
             }
             let target = seq.tokens[s] as usize;
             if seq.is_target(s) {
-                out.nll_sum -= f64::from(row[target]);
-                out.n_tokens += 1;
+                nll -= f64::from(row[target]);
+                n_tokens += 1;
             }
             if seq.is_answer(s) && best_real(row) != target {
                 right = false;
             }
         }
         out.right.push(right);
+        out.nll.push(nll);
+        out.n_tokens.push(n_tokens);
     }
     Ok(out)
 }

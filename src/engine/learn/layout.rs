@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn thoughts_never_count_as_real_and_answer_mask_applies() {
-        let seq = Sequence { tokens: vec![1, 2, 3, 4], answer: Some(2), answer_len: 1 };
+        let seq = Sequence { tokens: vec![1, 2, 3, 4], answer: Some(2), answer_len: 1, group: None };
         let l = lay(&seq, vec![0, 0, 1, 0], &[], true);
         assert_eq!(l.inputs, vec![1, 2, T, 3]);
         assert_eq!(l.targets, vec![2, T, 3, 4]);

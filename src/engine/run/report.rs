@@ -57,10 +57,11 @@ pub fn write(plan: &Plan, results: &Results, out: &Path) -> anyhow::Result<()> {
     ];
     write_atomic(&out.join("curves.png"), chart_png(&panels, 560, 380))?;
     let text = format!(
-        "# {}\n\n{}{}\n{}\n{}\n## Runs\n\n{}",
+        "# {}\n\n{}{}\n{}{}\n{}\n## Runs\n\n{}",
         plan.experiment,
         group_table(&groups),
         threads_note(&rich.runs),
+        difficulty_table(&groups),
         spread(&groups),
         key(&groups, &panels),
         table(results)
@@ -234,6 +235,42 @@ fn group_table(groups: &[Group<'_>]) -> String {
     out
 }
 
+/// Where the data has groups (a task's difficulty): per run group and data group, accuracy, NLL and thoughts per
+/// example, mean ± std over seeds, so "does the model think more before harder questions?" is read off here.
+fn difficulty_table(groups: &[Group<'_>]) -> String {
+    let data_groups: std::collections::BTreeSet<&String> = groups
+        .iter()
+        .flat_map(|g| g.runs.iter())
+        .filter_map(|r| r.result.eval.as_ref())
+        .flat_map(|e| e.groups.keys())
+        .collect();
+    if data_groups.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n## Per difficulty\n\nHeld-out figures per group of the data (mean ± std over seeds): accuracy, NLL \
+         (nats) and thoughts per example.\n\n| group | data group | seeds | accuracy | NLL (nats) | thoughts/example |\n\
+         |---|---|---:|---:|---:|---:|\n",
+    );
+    for g in groups {
+        for dg in &data_groups {
+            let of = |r: &RunRecord| r.result.eval.as_ref().and_then(|e| e.groups.get(*dg)).cloned();
+            let n = g.runs.iter().filter(|r| of(r).is_some()).count();
+            if n == 0 {
+                continue;
+            }
+            out.push_str(&format!(
+                "| {} | {dg} | {n} | {} | {} | {} |\n",
+                g.label,
+                pm(figure(g, |r| of(r)?.accuracy), 4),
+                pm(figure(g, |r| of(r).map(|f| f.real_nll)), 4),
+                pm(figure(g, |r| of(r)?.thoughts_per_example), 2),
+            ));
+        }
+    }
+    out
+}
+
 /// Pairs of groups whose difference in NLL or accuracy exceeds the seed spread: `|Δ mean| > std_a + std_b`, with at
 /// least two seeds on each side.
 fn spread(groups: &[Group<'_>]) -> String {
@@ -378,6 +415,7 @@ mod tests {
             n_tokens: 100,
             n_sequences: 10,
             thoughts: None,
+            groups: BTreeMap::new(),
         });
         let swept: BTreeMap<String, String> =
             [("episode.insertion".to_string(), method.to_string()), ("seed".to_string(), seed.to_string())].into();
@@ -409,6 +447,38 @@ mod tests {
         crate::compile_str("default.think", crate::DEFAULT_SPEC).expect("the default spec compiles").runs[0]
             .params
             .clone()
+    }
+
+    /// The per-difficulty table lists every data group of every run group, with mean ± std over seeds; data
+    /// without groups adds no section.
+    #[test]
+    fn difficulty_table_lists_each_data_group_over_seeds() {
+        let p = params();
+        let with_groups = |mut r: RunRecord, acc: [f64; 2], thoughts: [f64; 2]| {
+            let eval = r.result.eval.as_mut().unwrap();
+            for (i, name) in ["hops=1", "hops=3"].iter().enumerate() {
+                let figures = crate::engine::eval::GroupFigures {
+                    n_sequences: 5,
+                    real_nll: 1.0,
+                    accuracy: Some(acc[i]),
+                    thoughts_per_100: Some(10.0),
+                    thoughts_per_example: Some(thoughts[i]),
+                };
+                eval.groups.insert(name.to_string(), figures);
+            }
+            r
+        };
+        let runs = [
+            with_groups(run(&p, "fast_forward()", 0, Some(1.0), Some(0.5)), [0.9, 0.2], [1.0, 3.0]),
+            with_groups(run(&p, "fast_forward()", 1, Some(1.0), Some(0.5)), [0.7, 0.4], [1.0, 5.0]),
+        ];
+        let mut plan = crate::compile_str("default.think", crate::DEFAULT_SPEC).expect("compiles");
+        plan.axes = vec!["episode.insertion".into(), "seed".into()];
+        let table = difficulty_table(&group(&plan, &runs));
+        assert!(table.contains("| insertion=fast_forward() | hops=1 | 2 | 0.8000 ± 0.1414 | 1.0000 ± 0.0000 | 1.00 ± 0.00 |"), "{table}");
+        assert!(table.contains("| insertion=fast_forward() | hops=3 | 2 | 0.3000 ± 0.1414 | 1.0000 ± 0.0000 | 4.00 ± 1.41 |"), "{table}");
+        let plain = [run(&p, "none()", 0, Some(1.0), None)];
+        assert_eq!(difficulty_table(&group(&plan, &plain)), "");
     }
 
     /// Groups are the runs that differ only in the seed, labelled by the other swept values' last path part.
