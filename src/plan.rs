@@ -146,6 +146,50 @@ pub enum TaskKind {
     Multiply { digits: usize },
     /// The sum of `terms` numbers of `digits` digits (a sanity task).
     Addition { terms: usize, digits: usize },
+    /// Addition with the number of terms drawn per example from `terms` (`task.addition(terms = a..b)`); the
+    /// example's group is `terms=k`; the answer is padded to the width of the largest sum.
+    AdditionMixed { terms: IntRange, digits: usize },
+    /// Pointer chasing: a random permutation f of the first `letters` letters written as pairs `xy` (f(x) = y),
+    /// then `?`, a start letter and k; the answer is f^k(start), k drawn per example from `hops` (group `hops=k`).
+    Hops { letters: usize, hops: IntRange, order: PairOrder },
+}
+
+/// An integer range as the language writes it, `start..end`: start included, end excluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntRange {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl IntRange {
+    /// The largest value in the range (`end - 1`).
+    pub fn last(&self) -> usize {
+        self.end.saturating_sub(1).max(self.start)
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Display for IntRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..{}", self.start, self.end)
+    }
+}
+
+/// The order in which `hops` writes its pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PairOrder {
+    /// Key order `a`, `b`, `c`, …: each hop reads a fixed position.
+    Sorted,
+    /// A random order per example: each hop is a search.
+    Shuffled,
 }
 
 /// The episode phase (and the choice of insertion strategy, which includes the baselines).

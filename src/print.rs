@@ -152,6 +152,18 @@ fn source(s: &DataSource) -> String {
             TaskKind::Addition { terms, digits } => {
                 format!("task.addition(terms = {terms}, digits = {digits}, count = {count}, seed = {seed})")
             }
+            TaskKind::AdditionMixed { terms, digits } => {
+                format!("task.addition(terms = {terms}, digits = {digits}, count = {count}, seed = {seed})")
+            }
+            TaskKind::Hops { letters, hops, order } => {
+                let order = match order {
+                    PairOrder::Sorted => "sorted",
+                    PairOrder::Shuffled => "shuffled",
+                };
+                format!(
+                    "task.hops(letters = {letters}, hops = {hops}, order = {order}, count = {count}, seed = {seed})"
+                )
+            }
         },
         DataSource::Jsonl { path } => format!("jsonl({path:?})"),
         DataSource::Text { path, holdout, .. } => format!("text({path:?}, holdout = {})", num(*holdout)),

@@ -55,3 +55,103 @@ proptest! {
         prop_assert_eq!(batch.n_targets(), expected_targets);
     }
 }
+
+/// The data sources a one-line `data { … }` block compiles to.
+fn sources(train: &str, test: &str) -> Result<(thinktok::plan::DataSource, thinktok::plan::DataSource), String> {
+    let text = format!("experiment \"x\" {{ model.context = 128 data {{ train = {train} test = {test} }} }}");
+    let plan = thinktok::compile_str("x.think", &text).map_err(|d| d.render(false))?;
+    let data = &plan.runs[0].params.data;
+    Ok((data.train.clone(), data.test.clone()))
+}
+
+fn task_of(source: &thinktok::plan::DataSource) -> thinktok::plan::TaskKind {
+    match source {
+        thinktok::plan::DataSource::Task { task, .. } => task.clone(),
+        other => panic!("not a task: {other:?}"),
+    }
+}
+
+/// `task.hops` and `task.addition(terms = a..b)` compile to their plan tasks: ranges end-exclusive, an integer
+/// `k` the range `k..k + 1`, defaults 8 letters, 1 to 4 hops, sorted; an integer `terms` stays the original task.
+#[test]
+fn depth_bound_tasks_compile_from_ranges() {
+    use thinktok::plan::{DataSource, IntRange, PairOrder, TaskKind};
+    let (train, test) = sources("task.hops()", "task.hops(letters = 5, hops = 3, order = shuffled, seed = 1)").unwrap();
+    assert_eq!(
+        task_of(&train),
+        TaskKind::Hops { letters: 8, hops: IntRange { start: 1, end: 5 }, order: PairOrder::Sorted }
+    );
+    assert_eq!(
+        task_of(&test),
+        TaskKind::Hops { letters: 5, hops: IntRange { start: 3, end: 4 }, order: PairOrder::Shuffled }
+    );
+    let (train, test) = sources("task.addition(terms = 2..6)", "task.addition(terms = 4, seed = 1)").unwrap();
+    assert_eq!(task_of(&train), TaskKind::AdditionMixed { terms: IntRange { start: 2, end: 6 }, digits: 3 });
+    assert_eq!(task_of(&test), TaskKind::Addition { terms: 4, digits: 3 });
+    // A sweep over `hops` is an axis of integers, one run each; a list of ranges is one run per range.
+    let text = r#"experiment "x" { data { train = task.hops() test = task.hops(seed = 1) } }
+        sweep { data.train.hops = [1..3, 3..5] data.test.hops = 1..3 }"#;
+    let plan = thinktok::compile_str("x.think", text).unwrap();
+    assert_eq!(plan.runs.len(), 4);
+    let hops = |s: &DataSource| match task_of(s) {
+        TaskKind::Hops { hops, .. } => hops,
+        other => panic!("{other:?}"),
+    };
+    let run = &plan.runs[1].params.data;
+    assert_eq!((hops(&run.train), hops(&run.test)), (IntRange { start: 1, end: 3 }, IntRange { start: 2, end: 3 }));
+}
+
+/// The plan's length estimate is the engine's bound, and the bound is the longest sequence the engine makes; the
+/// examples' groups reach the sequences.
+#[test]
+fn depth_bound_task_lengths_and_groups() {
+    use thinktok::engine::data::{load, tasks, Role};
+    use thinktok::plan::{DataSource, IntRange, PairOrder, TaskKind};
+    for task in [
+        TaskKind::Hops { letters: 8, hops: IntRange { start: 1, end: 5 }, order: PairOrder::Sorted },
+        TaskKind::Hops { letters: 26, hops: IntRange { start: 9, end: 10 }, order: PairOrder::Shuffled },
+        TaskKind::Hops { letters: 2, hops: IntRange { start: 1, end: 2 }, order: PairOrder::Sorted },
+        TaskKind::AdditionMixed { terms: IntRange { start: 2, end: 6 }, digits: 3 },
+        TaskKind::AdditionMixed { terms: IntRange { start: 2, end: 12 }, digits: 1 },
+        TaskKind::AdditionMixed { terms: IntRange { start: 3, end: 4 }, digits: 4 },
+    ] {
+        assert_eq!(thinktok::check::estimate::task_tokens(&task), tasks::max_tokens(&task), "{task:?}");
+        let source = DataSource::Task { task: task.clone(), count: 400, seed: 3 };
+        let data = load(&source, Role::Train, 256).unwrap();
+        assert_eq!(data.max_len(), tasks::max_tokens(&task), "{task:?}");
+        let prefix = if matches!(task, TaskKind::Hops { .. }) { "hops=" } else { "terms=" };
+        assert!(data.sequences.iter().all(|s| s.group.as_deref().is_some_and(|g| g.starts_with(prefix))));
+    }
+}
+
+/// Bad arguments are errors at the argument's value.
+#[test]
+fn depth_bound_task_arguments_are_checked() {
+    let err = |train: &str| sources(train, "task.sum3(seed = 1)").unwrap_err();
+    for (train, code, underlined) in [
+        ("task.hops(letters = 1)", "E0302", "1"),
+        ("task.hops(letters = 27)", "E0302", "27"),
+        ("task.hops(hops = 0..3)", "E0302", "0..3"),
+        ("task.hops(hops = 1..11)", "E0302", "1..11"),
+        ("task.hops(hops = 10)", "E0302", "10"),
+        ("task.hops(hops = 4..4)", "E0302", "4..4"),
+        ("task.hops(hops = 2.5)", "E0301", "2.5"),
+        ("task.hops(hops = [1, 2])", "E0303", "[1, 2]"),
+        ("task.hops(order = random)", "E0204", "random"),
+        ("task.addition(terms = 1..3)", "E0302", "1..3"),
+    ] {
+        let text = err(train);
+        assert!(text.contains(&format!("error[{code}]")), "{train}:\n{text}");
+        let line = text.lines().find(|l| l.contains("train = ")).unwrap_or_else(|| panic!("{train}:\n{text}"));
+        let value = line.find("train = ").unwrap();
+        let column = value + line[value..].find(underlined).unwrap();
+        let marks = text.lines().skip_while(|l| !l.contains("train = ")).nth(1).unwrap();
+        assert_eq!(marks.find('^'), Some(column), "{train}: the underline starts at `{underlined}`:\n{text}");
+        assert_eq!(marks.matches('^').count(), underlined.len(), "{train}:\n{text}");
+    }
+    // The context check knows the new tasks' lengths: 26 letters make 83 tokens.
+    let text =
+        r#"experiment "x" { data { train = task.hops(letters = 26) test = task.hops(letters = 26, seed = 1) } }"#;
+    let d = thinktok::compile_str("x.think", text).unwrap_err().render(false);
+    assert!(d.contains("E0310") && d.contains("83 tokens"), "{d}");
+}

@@ -71,6 +71,15 @@ trait Get {
     fn c(&self, key: &str) -> Option<&RCall> {
         call(self.node(key)?)
     }
+    /// An integer `k` → `k..k + 1`; a range → itself.
+    fn range(&self, key: &str) -> Option<IntRange> {
+        let n = |x: i64| usize::try_from(x).ok();
+        match self.node(key)?.val {
+            RVal::Range(a, b) => Some(IntRange { start: n(a)?, end: n(b)? }),
+            RVal::Int(k) => Some(IntRange { start: n(k)?, end: n(k)? + 1 }),
+            _ => None,
+        }
+    }
     /// `none` → `Some(None)`; a value → `Some(Some(v))`.
     fn opt_u(&self, key: &str) -> Option<Option<usize>> {
         match self.node(key)?.val {
@@ -125,7 +134,19 @@ fn source(c: &RCall, split: TextSplit) -> Option<DataSource> {
     match c.func.name {
         "task.sum3" => task(TaskKind::Sum3 { digits: c.u("digits")? }),
         "task.multiply" => task(TaskKind::Multiply { digits: c.u("digits")? }),
-        "task.addition" => task(TaskKind::Addition { terms: c.u("terms")?, digits: c.u("digits")? }),
+        // An integer count of terms is the original task (and its run identities); a range mixes counts.
+        "task.addition" => match c.node("terms")?.val {
+            RVal::Range(..) => task(TaskKind::AdditionMixed { terms: c.range("terms")?, digits: c.u("digits")? }),
+            _ => task(TaskKind::Addition { terms: c.u("terms")?, digits: c.u("digits")? }),
+        },
+        "task.hops" => task(TaskKind::Hops {
+            letters: c.u("letters")?,
+            hops: c.range("hops")?,
+            order: match c.c("order")?.func.name {
+                "shuffled" => PairOrder::Shuffled,
+                _ => PairOrder::Sorted,
+            },
+        }),
         "jsonl" => Some(DataSource::Jsonl { path: c.s("path")? }),
         "text" => Some(DataSource::Text { path: c.s("path")?, split, holdout: c.f("holdout")? }),
         _ => None,

@@ -8,20 +8,25 @@
 use crate::plan::*;
 
 /// Tokens of the longest example of a built-in task (prompt, answer, end of text), as the engine's data module
-/// formats it: `digits=T`, `a*b=` with the product reversed, `a+b+…=` with the sum reversed and padded.
+/// formats it: `digits=T`, `a*b=` with the product reversed, `a+b+…=` with the sum reversed and padded, `ab cd …?ck=x`.
 pub fn task_tokens(task: &TaskKind) -> usize {
+    let addition = |terms: usize, digits: usize| {
+        let mut max_sum = (terms as u128).saturating_mul(10u128.saturating_pow(digits.min(30) as u32) - 1);
+        let mut answer = 1;
+        while max_sum >= 10 {
+            max_sum /= 10;
+            answer += 1;
+        }
+        terms * digits + terms.saturating_sub(1) + 2 + answer
+    };
     match *task {
         TaskKind::Sum3 { digits } => digits + 3,
         TaskKind::Multiply { digits } => 4 * digits + 3,
-        TaskKind::Addition { terms, digits } => {
-            let mut max_sum = (terms as u128).saturating_mul(10u128.saturating_pow(digits.min(30) as u32) - 1);
-            let mut answer = 1;
-            while max_sum >= 10 {
-                max_sum /= 10;
-                answer += 1;
-            }
-            terms * digits + terms.saturating_sub(1) + 2 + answer
-        }
+        TaskKind::Addition { terms, digits } => addition(terms, digits),
+        // The longest example has the range's largest number of terms.
+        TaskKind::AdditionMixed { terms, digits } => addition(terms.last(), digits),
+        // `ab cd …` (3 per letter, less one space), `?`, start, k, `=`, the answer letter, end of text.
+        TaskKind::Hops { letters, .. } => 3 * letters + 5,
     }
 }
 

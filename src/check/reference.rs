@@ -1,5 +1,5 @@
 //! The language reference generated from the checker's tables; `docs/language.md` embeds it between markers and a
-//! test fails when the two drift (`THINKTOK_UPDATE_DOCS=1 cargo test --test frontend` rewrites it).
+//! test fails when the two drift (`THINKTOK_UPDATE_DOCS=1 cargo test --test frontend_pipeline` rewrites it).
 
 use std::fmt::Write as _;
 

@@ -52,7 +52,7 @@ pub fn value(ctx: &mut Ctx, v: &Value, ty: &Ty, what: &str) -> Option<RVal> {
         _ => None,
     };
     let out = match (ty, &v.kind) {
-        (Ty::Int(r) | Ty::OptInt(r), ValueKind::Int(i)) => {
+        (Ty::Int(r) | Ty::OptInt(r) | Ty::IntOrRange(r), ValueKind::Int(i)) => {
             in_range(ctx, v, *i as f64, r, what).then_some(RVal::Int(*i))
         }
         (Ty::Float(r) | Ty::OptFloat(r), ValueKind::Int(_) | ValueKind::Float(_)) => {
@@ -67,6 +67,9 @@ pub fn value(ctx: &mut Ctx, v: &Value, ty: &Ty, what: &str) -> Option<RVal> {
             call(ctx, &callee, &[], fns, what).map(RVal::Call)
         }
         (Ty::Choice(fns), ValueKind::Call { callee, args }) => call(ctx, callee, args, fns, what).map(RVal::Call),
+        (Ty::IntOrRange(r), ValueKind::Range { start, end }) => {
+            int_range(ctx, v, (*start, *end), r, what).then_some(RVal::Range(*start, *end))
+        }
         (_, ValueKind::List(_) | ValueKind::Range { .. }) => {
             ctx.err(
                 "E0303",
@@ -92,7 +95,7 @@ pub fn value(ctx: &mut Ctx, v: &Value, ty: &Ty, what: &str) -> Option<RVal> {
                 format!("wrong type for {what}: expected {}, found {}", ty.describe(), describe_value(v)),
                 &format!("expected {}", short_type(ty)),
             );
-            if let (Ty::Int(_), ValueKind::Float(f)) = (ty, &v.kind) {
+            if let (Ty::Int(_) | Ty::IntOrRange(_), ValueKind::Float(f)) = (ty, &v.kind) {
                 d.push_hint(format!("{what} counts things: write a whole number such as `{}`", f.round()));
             }
             if let (Ty::Str, ValueKind::Name(n)) = (ty, &v.kind) {
@@ -113,6 +116,7 @@ fn short_type(ty: &Ty) -> String {
         Ty::Str => "a string".into(),
         Ty::OptInt(_) => "an integer or `none`".into(),
         Ty::OptFloat(_) => "a number or `none`".into(),
+        Ty::IntOrRange(_) => "an integer or a range".into(),
         Ty::Choice(_) => "a name or a call".into(),
         Ty::Block(_) => "a block".into(),
     }
@@ -134,6 +138,31 @@ fn in_range(ctx: &mut Ctx, v: &Value, x: f64, r: &super::schema::Range, what: &s
         format!("{what} must be {}, found {found}", r.describe()),
         &format!("not {}", r.describe()),
     );
+    false
+}
+
+/// A range value `start..end` of an integer-or-range key: not empty, and every value in `r`.
+fn int_range(ctx: &mut Ctx, v: &Value, (start, end): (i64, i64), r: &super::schema::Range, what: &str) -> bool {
+    if start >= end {
+        ctx.err("E0302", v.span, format!("{what} must not be an empty range, found `{start}..{end}`"), "no values")
+            .push_hint(format!(
+                "a range `a..b` counts from a up to b - 1, so b must exceed a: `{start}..{}` is {start} alone",
+                start + 1
+            ));
+        return false;
+    }
+    let outside: Vec<i64> = [start, end - 1].into_iter().filter(|&x| !r.contains(x as f64)).collect();
+    let Some(&bad) = outside.first() else { return true };
+    let written = ctx.sources.slice(v.span).to_string();
+    let d = ctx.err(
+        "E0302",
+        v.span,
+        format!("every value of {what} must be {}, found `{written}`, which holds {bad}", r.describe()),
+        &format!("not {}", r.describe()),
+    );
+    if bad == end - 1 {
+        d.push_hint(format!("the end of a range is excluded: `{start}..{end}` runs from {start} to {}", end - 1));
+    }
     false
 }
 

@@ -79,12 +79,35 @@ pub static SOURCES: &[FnSpec] = &[
     func(
         "task.addition",
         &[
-            key("terms", Ty::Int(ge(2.0)), Default::Int(2), "Numbers summed."),
+            key(
+                "terms",
+                Ty::IntOrRange(ge(2.0)),
+                Default::Int(2),
+                "Numbers summed; a range `a..b` draws the count per example (group `terms=k`).",
+            ),
             key("digits", Ty::Int(ge(1.0)), Default::Int(3), "Digits per number."),
             COUNT,
             TASK_SEED,
         ],
-        "The sum of `terms` numbers (a sanity task).",
+        "The sum of `terms` numbers, least-significant digit first, padded to the widest sum (a range of terms: \
+         depth-bound, each term one more carry chain).",
+    ),
+    func(
+        "task.hops",
+        &[
+            key("letters", Ty::Int(closed(2.0, 26.0)), Default::Int(8), "Letters permuted (`a` onwards)."),
+            key(
+                "hops",
+                Ty::IntOrRange(closed(1.0, 9.0)),
+                Default::Range(1, 5),
+                "Hops k, drawn per example from the range (group `hops=k`); `1..5` is 1 to 4.",
+            ),
+            key("order", Ty::Choice(PAIR_ORDERS), Default::Call("sorted"), "`sorted` or `shuffled`."),
+            COUNT,
+            TASK_SEED,
+        ],
+        "Pointer chasing: a random permutation f as pairs `xy` (f(x) = y), `?`, a start letter, k, `=`; the answer is \
+         f^k(start) (`ad bf ch da eg fc ge hb?c3=` → `f`).",
     ),
     func("jsonl", &[key("path", Ty::Str, Default::Required, "File path, relative to the spec.")], "JSONL with `{\"text\": …}` or `{\"prompt\": …, \"answer\": …}` per line."),
     func(
@@ -95,6 +118,11 @@ pub static SOURCES: &[FnSpec] = &[
         ],
         "Text packed into fixed-length sequences; `train` reads the training part of the split, `test` the held-out part.",
     ),
+];
+
+pub static PAIR_ORDERS: &[FnSpec] = &[
+    func("sorted", &[], "Pairs in key order `a`, `b`, `c`, …: each hop reads a fixed position."),
+    func("shuffled", &[], "Pairs in a random order per example: each hop is a search."),
 ];
 
 pub static DATA: BlockSpec = BlockSpec {

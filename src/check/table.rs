@@ -83,6 +83,8 @@ pub enum Ty {
     OptInt(Range),
     /// A number, or `none`.
     OptFloat(Range),
+    /// An integer, or a range `a..b` (end excluded, not empty) of integers; every value in the range.
+    IntOrRange(Range),
     /// One of these functions; a bare name `f` means `f()`.
     Choice(&'static [FnSpec]),
     /// A nested block.
@@ -107,6 +109,7 @@ impl Ty {
             Ty::Str => "a string".into(),
             Ty::OptInt(r) => with("`none` or an integer", r),
             Ty::OptFloat(r) => with("`none` or a number", r),
+            Ty::IntOrRange(r) => with("an integer or a range `a..b` (b excluded) of integers", r),
             Ty::Choice(fns) => {
                 let names: Vec<String> = fns.iter().map(|f| format!("`{}`", f.signature())).collect();
                 format!("one of {}", names.join(", "))
@@ -125,6 +128,8 @@ pub enum Default {
     Float(f64),
     Bool(bool),
     None,
+    /// The range `start..end` (end excluded).
+    Range(i64, i64),
     /// This function with all its defaults.
     Call(&'static str),
     /// A nested block with all its defaults.
@@ -139,6 +144,7 @@ impl Default {
             Default::Float(f) => format!("{f:?}"),
             Default::Bool(b) => b.to_string(),
             Default::None => "none".into(),
+            Default::Range(a, b) => format!("{a}..{b}"),
             Default::Call(name) => format!("{name}()"),
             Default::Block => "(defaults)".into(),
         }

@@ -16,6 +16,8 @@ pub enum RVal {
     Bool(bool),
     Str(String),
     None,
+    /// `start..end`, end excluded.
+    Range(i64, i64),
     Call(RCall),
     Block(RBlock),
 }
@@ -130,6 +132,7 @@ pub fn default_value(ty: &Ty, default: Default) -> Option<RVal> {
         (Default::Float(f), _) => RVal::Float(f),
         (Default::Bool(b), _) => RVal::Bool(b),
         (Default::None, _) => RVal::None,
+        (Default::Range(a, b), _) => RVal::Range(a, b),
         (Default::Call(name), Ty::Choice(fns)) => RVal::Call(RCall::defaults(fns.iter().find(|f| f.name == name)?)),
         (Default::Block, Ty::Block(spec)) => RVal::Block(RBlock::defaults(spec)),
         (Default::Call(_) | Default::Block, _) => return None,

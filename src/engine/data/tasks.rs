@@ -1,16 +1,21 @@
-//! Built-in generated tasks, deterministic by seed: `sum3`, `multiply`, `addition`.
+//! Built-in generated tasks, deterministic by seed: `sum3`, `multiply`, `addition` (a fixed or a mixed number of
+//! terms) and `hops`.
 //!
 //! Each example is a prompt and an answer in plain text (`384920=` → `T`); loss and accuracy cover the answer only.
+//! The depth-bound tasks (`hops`, `addition` with a range of terms) draw their difficulty per example and name it
+//! in the example's group (`hops=3`, `terms=4`), so evaluation can report each difficulty apart.
 
 use super::Role;
 use crate::engine::rng::Rng;
-use crate::plan::TaskKind;
+use crate::plan::{IntRange, PairOrder, TaskKind};
 
 /// One generated example.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Example {
     pub prompt: String,
     pub answer: String,
+    /// The example's difficulty group (`None` for tasks without one).
+    pub group: Option<String>,
 }
 
 /// `count` examples of `task` for `role`, deterministic in `seed`.
@@ -21,6 +26,8 @@ pub fn generate(task: &TaskKind, count: usize, seed: u64, role: Role) -> Vec<Exa
             TaskKind::Sum3 { digits } => sum3(&mut rng, digits, i % 2 == 0),
             TaskKind::Multiply { digits } => multiply(&mut rng, digits, role),
             TaskKind::Addition { terms, digits } => addition(&mut rng, terms, digits),
+            TaskKind::AdditionMixed { terms, digits } => addition_mixed(&mut rng, terms, digits),
+            TaskKind::Hops { letters, hops: range, order } => hops(&mut rng, letters, range, order),
         })
         .collect()
 }
@@ -30,7 +37,8 @@ pub fn name(task: &TaskKind) -> &'static str {
     match task {
         TaskKind::Sum3 { .. } => "sum3",
         TaskKind::Multiply { .. } => "multiply",
-        TaskKind::Addition { .. } => "addition",
+        TaskKind::Addition { .. } | TaskKind::AdditionMixed { .. } => "addition",
+        TaskKind::Hops { .. } => "hops",
     }
 }
 
@@ -45,6 +53,13 @@ pub fn max_tokens(task: &TaskKind) -> usize {
         TaskKind::Addition { terms, digits } => {
             terms * digits + terms.saturating_sub(1) + 2 + addition_answer_digits(terms, digits)
         }
+        // the longest example has the most terms
+        TaskKind::AdditionMixed { terms, digits } => {
+            let terms = terms.last().max(1);
+            terms * digits + terms - 1 + 2 + addition_answer_digits(terms, digits)
+        }
+        // letters pairs of 2 and (letters-1) spaces, '?' start k '=', the answer letter, EOT
+        TaskKind::Hops { letters, .. } => 3 * letters.clamp(1, 26) + 5,
     }
 }
 
@@ -64,7 +79,7 @@ fn sum3(rng: &mut Rng, n: usize, want_true: bool) -> Example {
         if has_zero_triple(&digits) == want_true {
             let prompt: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
             let answer = if want_true { "T" } else { "F" };
-            return Example { prompt: format!("{prompt}="), answer: answer.to_string() };
+            return Example { prompt: format!("{prompt}="), answer: answer.to_string(), group: None };
         }
     }
 }
@@ -87,7 +102,11 @@ fn multiply(rng: &mut Rng, digits: usize, role: Role) -> Example {
         if digits >= 2 && multiply_held_out(a, b) != (role == Role::Test) {
             continue;
         }
-        return Example { prompt: format!("{a}*{b}="), answer: reversed_digits(a * b, 2 * digits as usize) };
+        return Example {
+            prompt: format!("{a}*{b}="),
+            answer: reversed_digits(a * b, 2 * digits as usize),
+            group: None,
+        };
     }
 }
 
@@ -104,15 +123,58 @@ fn addition_answer_digits(terms: usize, digits: usize) -> usize {
 /// `addition`: `terms` numbers of `digits` digits (zero-padded, e.g. `007+120=`); their sum least-significant digit
 /// first, zero-padded to the widest possible sum.
 fn addition(rng: &mut Rng, terms: usize, digits: usize) -> Example {
+    let width = addition_answer_digits(terms.max(1), digits.clamp(1, 18));
+    addition_padded(rng, terms, digits, width)
+}
+
+/// `addition` with the sum written as `width` digits.
+fn addition_padded(rng: &mut Rng, terms: usize, digits: usize, width: usize) -> Example {
     let digits = digits.clamp(1, 18);
     let high = 10u64.pow(digits as u32);
     let numbers: Vec<u64> = (0..terms.max(1)).map(|_| rng.below(high as usize) as u64).collect();
     let sum: u128 = numbers.iter().map(|&x| u128::from(x)).sum();
     // Zero-padded to a fixed width, so each digit's place is a fixed position in every prompt.
     let prompt: Vec<String> = numbers.iter().map(|x| format!("{x:0digits$}")).collect();
+    Example { prompt: format!("{}=", prompt.join("+")), answer: reversed_digits_u128(sum, width), group: None }
+}
+
+/// `addition` with `terms` drawn per example from the range; the answer is padded to the widest sum of the range's
+/// largest count, so every answer has the same length; group `terms=k`.
+fn addition_mixed(rng: &mut Rng, terms: IntRange, digits: usize) -> Example {
+    let k = draw(rng, terms).max(1);
+    let width = addition_answer_digits(terms.last().max(1), digits.clamp(1, 18));
+    Example { group: Some(format!("terms={k}")), ..addition_padded(rng, k, digits, width) }
+}
+
+/// A value drawn uniformly from `range` (its start when it is empty).
+fn draw(rng: &mut Rng, range: IntRange) -> usize {
+    range.start + rng.below(range.len())
+}
+
+/// The letter `i` (0 = `a`).
+fn letter(i: usize) -> char {
+    char::from(b'a' + i as u8)
+}
+
+/// `hops`: a uniformly random permutation f of the first `letters` letters as pairs `xy` (f(x) = y), in key order
+/// or shuffled, then `?`, a start letter, the hop count k (one digit) and `=`; the answer is f^k(start). Group
+/// `hops=k`.
+fn hops(rng: &mut Rng, letters: usize, range: IntRange, order: PairOrder) -> Example {
+    let n = letters.clamp(1, 26);
+    let mut image: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut image);
+    let mut keys: Vec<usize> = (0..n).collect();
+    if order == PairOrder::Shuffled {
+        rng.shuffle(&mut keys);
+    }
+    let start = rng.below(n);
+    let k = draw(rng, range).min(9);
+    let answer = (0..k).fold(start, |x, _| image[x]);
+    let pairs: Vec<String> = keys.iter().map(|&x| format!("{}{}", letter(x), letter(image[x]))).collect();
     Example {
-        prompt: format!("{}=", prompt.join("+")),
-        answer: reversed_digits_u128(sum, addition_answer_digits(terms.max(1), digits)),
+        prompt: format!("{}?{}{k}=", pairs.join(" "), letter(start)),
+        answer: letter(answer).to_string(),
+        group: Some(format!("hops={k}")),
     }
 }
 
@@ -184,6 +246,122 @@ mod tests {
             assert_eq!(got.parse::<u64>().unwrap(), sum);
             assert_eq!(e.answer.len(), 4);
             assert_eq!(e.prompt.len() + e.answer.len() + 1, max_tokens(&task), "operands are zero-padded");
+        }
+    }
+
+    /// The permutation written in a `hops` prompt (keys in written order, f as a map), the start letter and k,
+    /// read back from the text alone.
+    fn parse_hops(prompt: &str) -> (Vec<char>, std::collections::BTreeMap<char, char>, char, usize) {
+        let (pairs, query) = prompt.split_once('?').expect("a `?`");
+        let mut keys = Vec::new();
+        let mut f = std::collections::BTreeMap::new();
+        for pair in pairs.split(' ') {
+            let [x, y]: [char; 2] = pair.chars().collect::<Vec<_>>().try_into().expect("two letters a pair");
+            keys.push(x);
+            assert!(f.insert(x, y).is_none(), "{x} written twice in {prompt}");
+        }
+        let q: Vec<char> = query.chars().collect();
+        assert_eq!(q.len(), 3, "{prompt}");
+        assert_eq!(q[2], '=');
+        (keys, f, q[0], q[1].to_digit(10).expect("a digit") as usize)
+    }
+
+    #[test]
+    fn hops_answers_are_the_kth_image_of_the_start() {
+        let task = TaskKind::Hops { letters: 8, hops: IntRange { start: 1, end: 5 }, order: PairOrder::Sorted };
+        let examples = generate(&task, 400, 2, Role::Train);
+        let mut seen = std::collections::BTreeSet::new();
+        for e in &examples {
+            let (keys, f, start, k) = parse_hops(&e.prompt);
+            let letters: Vec<char> = ('a'..='h').collect();
+            assert_eq!(keys, letters, "sorted order is key order: {}", e.prompt);
+            let mut images: Vec<char> = f.values().copied().collect();
+            images.sort_unstable();
+            assert_eq!(images, letters, "f is a permutation: {}", e.prompt);
+            let mut x = start;
+            for _ in 0..k {
+                x = f[&x];
+            }
+            assert_eq!(e.answer, x.to_string(), "{}", e.prompt);
+            assert!((1..5).contains(&k));
+            assert_eq!(e.group.as_deref(), Some(format!("hops={k}").as_str()));
+            assert_eq!(e.prompt.len() + e.answer.len() + 1, max_tokens(&task), "every example has the same length");
+            seen.insert(k);
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![1, 2, 3, 4], "every k of the range occurs");
+        assert_eq!(examples, generate(&task, 400, 2, Role::Train), "deterministic in the seed");
+        assert_ne!(examples, generate(&task, 400, 3, Role::Train));
+        // The brief's worked example reads back to its answer.
+        let (_, f, start, k) = parse_hops("ad bf ch da eg fc ge hb?c3=");
+        assert_eq!((0..k).fold(start, |x, _| f[&x]), 'f');
+    }
+
+    #[test]
+    fn hops_shuffled_pairs_are_the_same_permutation_in_other_orders() {
+        let range = IntRange { start: 9, end: 10 };
+        let task = TaskKind::Hops { letters: 26, hops: range, order: PairOrder::Shuffled };
+        let examples = generate(&task, 50, 0, Role::Test);
+        let mut unsorted = 0;
+        for e in &examples {
+            let (keys, f, start, k) = parse_hops(&e.prompt);
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, ('a'..='z').collect::<Vec<_>>());
+            unsorted += usize::from(sorted != keys);
+            assert_eq!(k, 9);
+            assert_eq!(e.answer, (0..k).fold(start, |x, _| f[&x]).to_string());
+            assert_eq!(e.prompt.len() + e.answer.len() + 1, max_tokens(&task));
+        }
+        assert!(unsorted > 40, "shuffled pairs are mostly out of key order ({unsorted} of 50)");
+        // Two letters, one hop: the smallest task still generates well-formed examples.
+        let tiny = TaskKind::Hops { letters: 2, hops: IntRange { start: 1, end: 2 }, order: PairOrder::Shuffled };
+        for e in generate(&tiny, 20, 1, Role::Train) {
+            assert_eq!(e.prompt.len() + e.answer.len() + 1, max_tokens(&tiny));
+        }
+    }
+
+    #[test]
+    fn mixed_addition_sums_each_count_and_pads_to_the_largest() {
+        let task = TaskKind::AdditionMixed { terms: IntRange { start: 2, end: 6 }, digits: 3 };
+        let examples = generate(&task, 300, 4, Role::Train);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut longest = 0;
+        for e in &examples {
+            let numbers: Vec<&str> = e.prompt.trim_end_matches('=').split('+').collect();
+            assert!(numbers.iter().all(|x| x.len() == 3), "zero-padded operands: {}", e.prompt);
+            let sum: u64 = numbers.iter().map(|x| x.parse::<u64>().unwrap()).sum();
+            let got: String = e.answer.chars().rev().collect();
+            assert_eq!(got.parse::<u64>().unwrap(), sum);
+            assert_eq!(e.answer.len(), 4, "five 3-digit terms sum below 10^4: every answer has 4 digits");
+            assert_eq!(e.group.as_deref(), Some(format!("terms={}", numbers.len()).as_str()));
+            seen.insert(numbers.len());
+            longest = longest.max(e.prompt.len() + e.answer.len() + 1);
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![2, 3, 4, 5], "every count of the range occurs");
+        assert_eq!(longest, max_tokens(&task), "the bound is the longest sequence");
+        assert_eq!(examples, generate(&task, 300, 4, Role::Train));
+    }
+
+    /// `addition` as it was before ranges of terms (verbatim but for the returned type): a fixed count still makes
+    /// exactly its examples, so existing runs train on the same data.
+    fn addition_before_ranges(rng: &mut Rng, terms: usize, digits: usize) -> (String, String) {
+        let digits = digits.clamp(1, 18);
+        let high = 10u64.pow(digits as u32);
+        let numbers: Vec<u64> = (0..terms.max(1)).map(|_| rng.below(high as usize) as u64).collect();
+        let sum: u128 = numbers.iter().map(|&x| u128::from(x)).sum();
+        let prompt: Vec<String> = numbers.iter().map(|x| format!("{x:0digits$}")).collect();
+        (format!("{}=", prompt.join("+")), reversed_digits_u128(sum, addition_answer_digits(terms.max(1), digits)))
+    }
+
+    #[test]
+    fn fixed_addition_is_unchanged() {
+        for (terms, digits, seed) in [(2, 3, 0), (3, 3, 5), (2, 4, 1), (11, 1, 7), (5, 18, 2)] {
+            let mut rng = Rng::derive(seed, "task/addition");
+            let got = generate(&TaskKind::Addition { terms, digits }, 50, seed, Role::Train);
+            for e in got {
+                assert_eq!((e.prompt, e.answer), addition_before_ranges(&mut rng, terms, digits));
+                assert_eq!(e.group, None);
+            }
         }
     }
 }
