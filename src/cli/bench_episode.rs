@@ -65,9 +65,15 @@ struct Report {
     ff_s: f64,
     naive_s: f64,
     episode_s: f64,
-    /// Positions computed by the fast-forward / the episode, over one forward's (padding included).
+    /// Positions computed by the fast-forward / the episode, over one forward's (padding excluded on both sides).
     ff_work: f64,
     episode_work: f64,
+    /// The same fast-forward with continuous thoughts (the same weights and bias; each thought's input is the
+    /// previous position's hidden state, so each thought starts a chunk): its time over one plain forward, its
+    /// model calls over the discrete fast-forward's, and thoughts per sequence.
+    cff_ratio: f64,
+    cff_calls_ratio: f64,
+    cff_k_mean: f64,
     chunk: usize,
     thought_bias: f32,
     repeats: usize,
@@ -92,12 +98,15 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
     let chunk = default_chunk(&dev);
     let bias = calibrate(&gpt, &seqs, &policy, chunk, &dev)?;
     let model = ThoughtBias::new(&gpt, bias)?;
+    let continuous_gpt = gpt.clone().with_continuous_thoughts(true);
+    let continuous = ThoughtBias::new(&continuous_gpt, bias)?;
+    let (cff, cff_cost) = fast_forward(&continuous, &seqs, None, &policy, chunk)?;
+    let cff_k_mean = cff.iter().map(|r| r.placement.total() as f64).sum::<f64>() / b_n as f64;
 
     let (ff, ff_cost) = fast_forward(&model, &seqs, None, &policy, chunk)?;
     let k_mean = ff.iter().map(|r| r.placement.total() as f64).sum::<f64>() / b_n as f64;
     let placements: Vec<Placement> = ff.iter().map(|r| r.placement.clone()).collect();
     let batch = padded(&seqs, &placements, &dev)?;
-    let forward_positions = batch.elem_count();
     let real_positions: usize = seqs.iter().zip(&placements).map(|(x, p)| x.len() + p.total()).sum();
 
     let episode_cfg = EpisodeConfig {
@@ -136,21 +145,22 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
     // Interleaved repeats: each ratio is taken within one repeat, so a load that drifts over the run (a shared
     // CPU) biases no figure against another.
     let mut times: [Vec<f64>; 4] = Default::default();
-    let mut ratios: [Vec<f64>; 3] = Default::default();
+    let mut ratios: [Vec<f64>; 4] = Default::default();
     for _ in 0..repeats {
         let fwd = timed(&dev, forward)?;
         let ff = timed(&dev, || fast_forward(&model, &seqs, None, &policy, chunk).map(drop))?;
         let naive = timed(&dev, || fast_forward_naive(&model, &seqs, None, &policy).map(drop))?;
         let ep = timed(&dev, || episode().map(drop))?;
+        let cff = timed(&dev, || fast_forward(&continuous, &seqs, None, &policy, chunk).map(drop))?;
         for (v, x) in times.iter_mut().zip([fwd, ff, naive, ep]) {
             v.push(x);
         }
-        for (v, x) in ratios.iter_mut().zip([ff, naive, ep]) {
+        for (v, x) in ratios.iter_mut().zip([ff, naive, ep, cff]) {
             v.push(x / fwd);
         }
     }
     let [forward_s, ff_s, naive_s, episode_s] = times.map(median);
-    let [ff_ratio, naive_ratio, episode_ratio] = ratios.map(median);
+    let [ff_ratio, naive_ratio, episode_ratio, cff_ratio] = ratios.map(median);
 
     let report = Report {
         forward_tok_s: real_positions as f64 / forward_s,
@@ -173,8 +183,11 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
         ff_s,
         naive_s,
         episode_s,
-        ff_work: ff_cost.positions as f64 / forward_positions as f64,
-        episode_work: episode_positions as f64 / forward_positions as f64,
+        ff_work: ff_cost.positions as f64 / real_positions as f64,
+        episode_work: episode_positions as f64 / real_positions as f64,
+        cff_ratio,
+        cff_calls_ratio: cff_cost.calls as f64 / ff_cost.calls.max(1) as f64,
+        cff_k_mean,
         chunk,
         thought_bias: bias,
         repeats,
@@ -256,6 +269,11 @@ fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
         r.ff_s, r.ff_ratio, r.ff_work
     );
     println!("  naive reference    {:>8.3} s  ratio {:>5.2}", r.naive_s, r.naive_ratio);
+    println!(
+        "  continuous f-f                ratio {:>5.2}  ({:.1} thoughts/seq; {:.2}× the discrete fast-forward's calls: \
+         each thought starts a chunk)",
+        r.cff_ratio, r.cff_k_mean, r.cff_calls_ratio
+    );
     println!(
         "  episode, {} rounds {:>8.3} s  ratio {:>5.2}  (work {:.2}; target ≤ {:.1})",
         r.rounds,
