@@ -106,8 +106,8 @@ pub static SOURCES: &[FnSpec] = &[
             COUNT,
             TASK_SEED,
         ],
-        "Pointer chasing: a random permutation f as pairs `xy` (f(x) = y), `?`, a start letter, k, `=`; the answer is \
-         f^k(start) (`ad bf ch da eg fc ge hb?c3=` → `f`).",
+        "Pointer chasing: a random single cycle f through the letters, as pairs `xy` (f(x) = y), `?`, a start letter, k, `=`; the answer is \
+         f^k(start) (`ad bf ch db eg fc ga he?c3=` → `g`).",
     ),
     func("jsonl", &[key("path", Ty::Str, Default::Required, "File path, relative to the spec.")], "JSONL with `{\"text\": …}` or `{\"prompt\": …, \"answer\": …}` per line."),
     func(

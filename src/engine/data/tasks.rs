@@ -161,8 +161,15 @@ fn letter(i: usize) -> char {
 /// `hops=k`.
 fn hops(rng: &mut Rng, letters: usize, range: IntRange, order: PairOrder) -> Example {
     let n = letters.clamp(1, 26);
-    let mut image: Vec<usize> = (0..n).collect();
-    rng.shuffle(&mut image);
+    // f is one random n-cycle (not any permutation): in a random permutation a letter lies on a cycle whose length
+    // divides k often enough that "answer = the start letter" scores 1/3 at k = 2 and 3 with 6 letters, a shortcut
+    // that needs no hop at all. On one n-cycle f^k(x) ≠ x for every 1 ≤ k < n: each hop must be followed.
+    let mut cycle: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut cycle);
+    let mut image = vec![0usize; n];
+    for (i, &x) in cycle.iter().enumerate() {
+        image[x] = cycle[(i + 1) % n];
+    }
     let mut keys: Vec<usize> = (0..n).collect();
     if order == PairOrder::Shuffled {
         rng.shuffle(&mut keys);
@@ -283,6 +290,13 @@ mod tests {
                 x = f[&x];
             }
             assert_eq!(e.answer, x.to_string(), "{}", e.prompt);
+            // One 8-cycle: no hop count below 8 returns to the start (no "answer = start" shortcut).
+            assert_ne!(x, start, "{}", e.prompt);
+            let (mut y, mut len) = (f[&start], 1);
+            while y != start {
+                (y, len) = (f[&y], len + 1);
+            }
+            assert_eq!(len, 8, "f is a single cycle: {}", e.prompt);
             assert!((1..5).contains(&k));
             assert_eq!(e.group.as_deref(), Some(format!("hops={k}").as_str()));
             assert_eq!(e.prompt.len() + e.answer.len() + 1, max_tokens(&task), "every example has the same length");
@@ -292,8 +306,8 @@ mod tests {
         assert_eq!(examples, generate(&task, 400, 2, Role::Train), "deterministic in the seed");
         assert_ne!(examples, generate(&task, 400, 3, Role::Train));
         // The brief's worked example reads back to its answer.
-        let (_, f, start, k) = parse_hops("ad bf ch da eg fc ge hb?c3=");
-        assert_eq!((0..k).fold(start, |x, _| f[&x]), 'f');
+        let (_, f, start, k) = parse_hops("ad bf ch db eg fc ga he?c3=");
+        assert_eq!((0..k).fold(start, |x, _| f[&x]), 'g');
     }
 
     #[test]
