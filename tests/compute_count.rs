@@ -17,11 +17,15 @@ fn logged_and_estimated(name: &str, edit: impl FnOnce(&mut RunParams)) -> (f64, 
         (p.learn.steps, p.eval.every) = (STEPS, STEPS);
         edit(p);
     });
-    let opts = RunOptions { out: out.clone(), device: None, resume: false, force: false, stop_after: None, quiet: true };
+    let opts =
+        RunOptions { out: out.clone(), device: None, resume: false, force: false, stop_after: None, quiet: true };
     run_plan(&plan, &opts).unwrap();
     let text = std::fs::read_to_string(out.join(&plan.runs[0].id).join("metrics.jsonl")).unwrap();
-    let last: Vec<serde_json::Value> =
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).filter(|v: &serde_json::Value| v.get("loss").is_some()).collect();
+    let last: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v.get("loss").is_some())
+        .collect();
     let logged = last.last().unwrap()["positions"].as_f64().unwrap();
     let estimated = estimate(&plan.runs[0].params).train_positions_per_step * STEPS as f64;
     (logged, estimated)
@@ -51,7 +55,8 @@ fn plain_and_rule_runs_log_exactly_three_passes_over_their_inputs() {
 /// the proposals fall vary; the padding-free count itself is exact).
 #[test]
 fn episode_runs_log_what_the_plan_estimates() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut RunParams)>)> = vec![
+    type Edit = Box<dyn Fn(&mut RunParams)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("count-rounds", Box::new(fast_forward)),
         (
             "count-rounds-batch",

@@ -5,8 +5,8 @@
 mod engine_support;
 
 use candle_core::{Device, Tensor, Var, D};
-use engine_support::{scratch, tiny_plan_with};
 use candle_nn::VarMap;
+use engine_support::{scratch, tiny_plan_with};
 use thinktok::engine::episode::bias::ThoughtBias;
 use thinktok::engine::episode::fast_forward::{fast_forward, fast_forward_naive, score, score_naive, thought_inputs};
 use thinktok::engine::episode::walk::Policy;
@@ -207,7 +207,8 @@ fn weights(t: usize) -> Vec<Tensor> {
 
 fn grads_of(loss: &Tensor, varmap: &VarMap) -> Vec<Tensor> {
     let store = loss.backward().unwrap();
-    let mut vars: Vec<(String, Var)> = varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut vars: Vec<(String, Var)> =
+        varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     vars.iter().map(|(_, v)| store.get(v).cloned().unwrap_or_else(|| v.zeros_like().unwrap())).collect()
 }

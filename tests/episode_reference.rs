@@ -11,6 +11,8 @@
 //! over the model's whole vocabulary. Conventions DESIGN.md leaves open, taken from the engine's docs: the
 //! thought is top-1 when no logit is strictly larger (ties favour it); thoughts of a start placement count
 //! against the budget and the cap; a row's first open slot (`slots = targets`) is its first scored token.
+// Written deliberately naively (loops and pushes as DESIGN.md states the rules), not idiomatically.
+#![allow(clippy::same_item_push, clippy::needless_range_loop)]
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;

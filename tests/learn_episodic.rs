@@ -260,7 +260,12 @@ fn own_placement_with_slots_targets_stays_inside_the_answer() {
     ep.thought_budget = 4;
     let seqs: Vec<Sequence> = [3usize, 5, 7]
         .iter()
-        .map(|&answer| Sequence { tokens: (0..10).map(|k| 40 + k * 3).collect(), answer: Some(answer), answer_len: 2, group: None })
+        .map(|&answer| Sequence {
+            tokens: (0..10).map(|k| 40 + k * 3).collect(),
+            answer: Some(answer),
+            answer_len: 2,
+            group: None,
+        })
         .collect();
     let refs: Vec<&Sequence> = seqs.iter().collect();
     let everywhere =

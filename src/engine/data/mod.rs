@@ -126,6 +126,18 @@ pub fn load(source: &DataSource, role: Role, context: usize) -> anyhow::Result<D
     Ok(Dataset { name, sequences })
 }
 
+/// The length that sequences of `source` are packed (text) or cut (JSONL) to: `context − thought_budget` real
+/// tokens (at least 2), so the plan's thoughts fit the model's context. Every run of a sweep, thoughts or not,
+/// loads its data this way, so all of them see the same sequences. Generated tasks keep the full context: their
+/// lengths are fixed by the task.
+pub fn data_context(params: &RunParams, source: &DataSource) -> usize {
+    let ModelConfig::Gpt(gpt) = &params.model;
+    match source {
+        DataSource::Task { .. } => gpt.context,
+        _ => gpt.context.saturating_sub(params.episode.thought_budget).max(2),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,17 +162,5 @@ mod tests {
         assert!(crate::engine::error::is_invalid_input(&err));
         assert!(format!("{err:#}").contains("sum3"), "{err:#}");
         assert_eq!(load(&source, Role::Train, 64).unwrap().sequences.len(), 10);
-    }
-}
-
-/// The length that sequences of `source` are packed (text) or cut (JSONL) to: `context − thought_budget` real
-/// tokens (at least 2), so the plan's thoughts fit the model's context. Every run of a sweep, thoughts or not,
-/// loads its data this way, so all of them see the same sequences. Generated tasks keep the full context: their
-/// lengths are fixed by the task.
-pub fn data_context(params: &RunParams, source: &DataSource) -> usize {
-    let ModelConfig::Gpt(gpt) = &params.model;
-    match source {
-        DataSource::Task { .. } => gpt.context,
-        _ => gpt.context.saturating_sub(params.episode.thought_budget).max(2),
     }
 }

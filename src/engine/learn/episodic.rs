@@ -27,8 +27,8 @@ use serde_json::json;
 
 use super::layout::{build_batch, losses, Example, ThoughtBatch};
 use super::trainer::{StepStats, Trainer};
-use crate::engine::data::{Dataset, Sampler, Sequence};
 use super::unroll::forward_unrolled;
+use crate::engine::data::{Dataset, Sampler, Sequence};
 use crate::engine::episode::fast_forward::{fast_forward, thought_inputs};
 use crate::engine::episode::{default_chunk, run_episode, EpisodeInput, Placement, RoundStats, Thought};
 use crate::engine::eval::placer::{self, Placer};

@@ -11,4 +11,6 @@ pub mod trainer;
 pub mod unroll;
 
 pub use train::{describe, train_run, Outcome, TrainOptions};
-pub use trainer::{build_model, build_run_model, global_norm, learning_rate, weighted_nll_sum, Built, StepStats, Trainer};
+pub use trainer::{
+    build_model, build_run_model, global_norm, learning_rate, weighted_nll_sum, Built, StepStats, Trainer,
+};

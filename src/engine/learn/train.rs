@@ -115,7 +115,10 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
                 .map(|_| {
                     let indices = sampler.next_batch(learn.batch);
                     // Forward + backward over each sequence's inputs (all tokens but the last).
-                    positions += 3 * indices.iter().map(|&i| (train.sequences[i].tokens.len() as u64).saturating_sub(1)).sum::<u64>();
+                    positions += 3 * indices
+                        .iter()
+                        .map(|&i| (train.sequences[i].tokens.len() as u64).saturating_sub(1))
+                        .sum::<u64>();
                     let host = host_batch(&train, &indices);
                     Ok((host.to_device(device)?, host.n_targets() as f64))
                 })

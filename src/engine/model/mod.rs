@@ -3,9 +3,9 @@
 
 mod alloc;
 mod cache;
-mod continuous;
 #[cfg(target_arch = "x86_64")]
 mod cached;
+mod continuous;
 #[cfg(target_arch = "x86_64")]
 mod fused;
 mod gpt;

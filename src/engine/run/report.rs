@@ -475,8 +475,18 @@ mod tests {
         let mut plan = crate::compile_str("default.think", crate::DEFAULT_SPEC).expect("compiles");
         plan.axes = vec!["episode.insertion".into(), "seed".into()];
         let table = difficulty_table(&group(&plan, &runs));
-        assert!(table.contains("| insertion=fast_forward() | hops=1 | 2 | 0.8000 ± 0.1414 | 1.0000 ± 0.0000 | 1.00 ± 0.00 |"), "{table}");
-        assert!(table.contains("| insertion=fast_forward() | hops=3 | 2 | 0.3000 ± 0.1414 | 1.0000 ± 0.0000 | 4.00 ± 1.41 |"), "{table}");
+        assert!(
+            table.contains(
+                "| insertion=fast_forward() | hops=1 | 2 | 0.8000 ± 0.1414 | 1.0000 ± 0.0000 | 1.00 ± 0.00 |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| insertion=fast_forward() | hops=3 | 2 | 0.3000 ± 0.1414 | 1.0000 ± 0.0000 | 4.00 ± 1.41 |"
+            ),
+            "{table}"
+        );
         let plain = [run(&p, "none()", 0, Some(1.0), None)];
         assert_eq!(difficulty_table(&group(&plan, &plain)), "");
     }
