@@ -24,10 +24,15 @@ pub fn parse_data(text: &str, run: &RunPlan) -> anyhow::Result<DataSource> {
                 "sum3" => TaskKind::Sum3 { digits: 6 },
                 "multiply" => TaskKind::Multiply { digits: 2 },
                 "addition" => TaskKind::Addition { terms: 3, digits: 3 },
+                "hops" => TaskKind::Hops {
+                    letters: 8,
+                    hops: crate::plan::IntRange { start: 1, end: 5 },
+                    order: crate::plan::PairOrder::Sorted,
+                },
                 other => {
                     return Err(invalid(format!(
-                        "unknown task `{other}`{}: the built-in tasks are `sum3`, `multiply` and `addition`",
-                        crate::diagnostic::did_you_mean(other, &["sum3", "multiply", "addition"])
+                        "unknown task `{other}`{}: the built-in tasks are `sum3`, `multiply`, `addition` and `hops`",
+                        crate::diagnostic::did_you_mean(other, &["sum3", "multiply", "addition", "hops"])
                     )))
                 }
             };
@@ -117,6 +122,8 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             "thoughts_per_100": report.thoughts.as_ref().map(|t| t.thoughts_per_100),
             "positions_per_real_token": report.thoughts.as_ref().map(|t| t.positions_per_real_token),
             "placement": report.thoughts.as_ref().map(|t| t.placement.clone()),
+            "thoughts_per_example": report.thoughts.as_ref().map(|t| t.thoughts_per_example),
+            "groups": report.groups,
             "step": meta.step,
             "run": meta.run.id,
             "data": name,
@@ -126,6 +133,11 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
         println!("checkpoint `{}` (run {}, step {})", args.ckpt.display(), meta.run.id, meta.step);
         println!("data: {name} ({} sequences)", report.n_sequences);
         println!("{}", describe(&report));
+        for (group, g) in &report.groups {
+            let accuracy = g.accuracy.map_or(String::new(), |a| format!("  accuracy {a:.4}"));
+            let thoughts = g.thoughts_per_example.map_or(String::new(), |t| format!("  thoughts/example {t:.2}"));
+            println!("  {group}: {} sequences  NLL {:.4}{accuracy}{thoughts}", g.n_sequences, g.real_nll);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
