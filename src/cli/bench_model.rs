@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::engine::data::Batch;
 use crate::engine::device::{device, parse_device};
-use crate::engine::learn::{weighted_nll_sum, Built, Trainer};
+use crate::engine::learn::{Built, Trainer};
 use crate::engine::model::{process_cpu_seconds, Gpt};
 use crate::engine::rng::Rng;
 use crate::plan::{DeviceSpec, GptConfig, LearnConfig, Optimizer, RealLoss, Schedule, ThoughtNorm, VOCAB_SIZE};
@@ -190,8 +190,7 @@ fn train_split(trainer: &mut Trainer, batch: &Batch, repeats: usize, dev: &Devic
     let (mut f, mut b, mut o) = (Vec::new(), Vec::new(), Vec::new());
     for step in 0..repeats + 1 {
         let t0 = Instant::now();
-        let logits = trainer.built.model.forward(&batch.tokens)?.logits;
-        let loss = (weighted_nll_sum(&logits, &batch.targets, &batch.loss_weights)? / weight)?;
+        let loss = trainer.loss(batch, weight)?;
         loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
         let t1 = Instant::now();
         let mut grads = trainer.zero_grads();

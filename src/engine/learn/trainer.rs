@@ -96,14 +96,19 @@ impl Trainer {
         let mut grads = self.zero_grads();
         let mut loss_sum = 0f64;
         for (batch, _) in micro {
-            let logits = self.built.model.forward(&batch.tokens)?.logits;
-            let loss = (weighted_nll_sum(&logits, &batch.targets, &batch.loss_weights)? / total_weight)?;
+            let loss = self.loss(batch, total_weight)?;
             // to_scalar copies to the host: once per micro-batch.
             loss_sum += f64::from(loss.to_scalar::<f32>()?);
             self.accumulate(&mut grads, &loss)?;
         }
         let (grad_norm, lr) = self.apply(step, grads)?;
         Ok(StepStats { loss: loss_sum, lr, grad_norm, tokens: total_weight.round() as usize })
+    }
+
+    /// The forward pass and loss of one micro-batch: its weighted NLL sum over `total_weight` (gradient-safe).
+    pub fn loss(&self, batch: &Batch, total_weight: f64) -> candle_core::Result<Tensor> {
+        let logits = self.built.model.forward(&batch.tokens)?.logits;
+        weighted_nll_sum(&logits, &batch.targets, &batch.loss_weights)? / total_weight
     }
 
     /// Empty gradient slots, one per trained variable (in [`AdamW::vars`] order).

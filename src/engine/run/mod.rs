@@ -5,6 +5,7 @@ pub mod plot;
 pub mod report;
 pub mod results;
 pub mod runner;
+mod summary;
 
-pub use results::{table, write_atomic, Results, RunResult};
+pub use results::{table, write_atomic, Results, RichResults, RunRecord, RunResult};
 pub use runner::{check_supported, run_plan, RunOptions};

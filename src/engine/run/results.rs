@@ -7,7 +7,10 @@ use anyhow::Context;
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
 use crate::engine::eval::EvalReport;
+use crate::plan::RunParams;
 
 /// What became of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,4 +62,35 @@ pub fn table(results: &Results) -> String {
         ));
     }
     out
+}
+
+/// One run in `results.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// The runner's fields (id, label, status, steps, eval, wall time), at the top level of the JSON; a skipped
+    /// run's wall time is the one saved when it finished.
+    #[serde(flatten)]
+    pub result: RunResult,
+    /// CPU threads of the training (`None` for runs logged before it was recorded).
+    pub threads: Option<usize>,
+    pub swept: BTreeMap<String, String>,
+    /// Positions processed in training (see the module docs).
+    pub train_positions: Option<f64>,
+    /// Held-out NLL at each evaluation: `(step, positions processed, real_nll)`.
+    pub curve: Vec<(usize, f64, f64)>,
+    pub params: RunParams,
+}
+
+/// `results.json`: the runner's fields plus the parameters, so a later reader needs nothing else.
+#[derive(Debug, Clone, Serialize)]
+pub struct RichResults {
+    pub experiment: String,
+    pub axes: Vec<String>,
+    pub runs: Vec<RunRecord>,
+}
+
+/// The JSON lines of a run folder's log (`metrics.jsonl`, `episodes.jsonl`); unreadable lines are skipped, a missing
+/// file is empty.
+pub(super) fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
