@@ -67,9 +67,10 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
     );
     push(
         "episode.thoughts",
-        match e.thoughts {
-            ThoughtKind::Discrete => "discrete",
-            ThoughtKind::Continuous => "continuous",
+        match (e.thoughts, e.mix) {
+            (ThoughtKind::Discrete, _) => "discrete",
+            (ThoughtKind::Continuous, ThoughtMix::Replace) => "continuous",
+            (ThoughtKind::Continuous, ThoughtMix::Gated) => "continuous(mix = gated)",
         }
         .into(),
     );

@@ -4,8 +4,8 @@
 
 mod engine_support;
 
-use candle_core::{Device, Tensor, Var, D};
-use candle_nn::VarMap;
+use candle_core::{DType, Device, Tensor, Var, D};
+use candle_nn::{VarBuilder, VarMap};
 use engine_support::{scratch, tiny_plan_with};
 use thinktok::engine::episode::bias::ThoughtBias;
 use thinktok::engine::episode::fast_forward::{fast_forward, fast_forward_naive, score, score_naive, thought_inputs};
@@ -19,10 +19,33 @@ use thinktok::plan::*;
 
 const WIDTH: usize = 32;
 
+const MIXES: [ThoughtMix; 2] = [ThoughtMix::Replace, ThoughtMix::Gated];
+
+fn config() -> GptConfig {
+    GptConfig { layers: 2, width: WIDTH, heads: 4, context: 48, vocab_size: VOCAB_SIZE }
+}
+
 fn model(seed: u64) -> (Gpt, VarMap) {
-    let cfg = GptConfig { layers: 2, width: WIDTH, heads: 4, context: 48, vocab_size: VOCAB_SIZE };
+    model_with(seed, ThoughtMix::Replace)
+}
+
+/// A continuous-thought model; with the gated mix its projection is drawn at random (not at its zero start), so
+/// the recurrence runs through it.
+fn model_with(seed: u64, mix: ThoughtMix) -> (Gpt, VarMap) {
     let varmap = VarMap::new();
-    let gpt = Gpt::new_seeded(&cfg, &varmap, &Device::Cpu, seed).unwrap().with_continuous_thoughts(true);
+    let gpt = Gpt::new_seeded(&config(), &varmap, &Device::Cpu, seed).unwrap();
+    let gpt = match mix {
+        ThoughtMix::Replace => gpt.with_continuous_thoughts(true),
+        ThoughtMix::Gated => {
+            let gpt = gpt.with_gated_thoughts(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu)).unwrap();
+            let mut rng = Rng::new(seed ^ 0x6d1);
+            let w: Vec<f32> = (0..WIDTH * WIDTH).map(|_| (rng.below(2001) as f32 / 1000.0 - 1.0) * 0.3).collect();
+            let vars = varmap.data().lock().unwrap();
+            vars["thought_mix.weight"].set(&Tensor::from_vec(w, (WIDTH, WIDTH), &Device::Cpu).unwrap()).unwrap();
+            drop(vars);
+            gpt
+        }
+    };
     (gpt, varmap)
 }
 
@@ -72,14 +95,20 @@ fn stream_of(x: &[u32], counts: &[u16]) -> Vec<u32> {
 /// The model's own full forward (its exact recurrence by iterated passes) equals the sequential reference.
 #[test]
 fn full_forward_computes_the_thought_recurrence_exactly() {
-    let (gpt, _) = model(1);
+    for mix in MIXES {
+        full_forward_exact(mix);
+    }
+}
+
+fn full_forward_exact(mix: ThoughtMix) {
+    let (gpt, _) = model_with(1, mix);
     let x: Vec<u32> = (0..10).map(|k| 40 + k * 3).collect();
     for counts in [vec![0, 1, 0, 0, 0, 0, 0, 0, 0, 0], vec![0, 0, 2, 0, 1, 0, 0, 3, 0, 0], vec![0; 10]] {
         let stream = stream_of(&x, &counts);
         let tokens = Tensor::from_vec(stream.clone(), (1, stream.len()), &Device::Cpu).unwrap();
         let fast = gpt.forward_inference(&tokens).unwrap().logits.squeeze(0).unwrap();
         let (naive, _) = naive_sequential(&gpt, &stream, false, false);
-        assert!(max_diff(&fast, &naive) < 1e-4, "{counts:?}: {}", max_diff(&fast, &naive));
+        assert!(max_diff(&fast, &naive) < 1e-4, "{mix:?} {counts:?}: {}", max_diff(&fast, &naive));
         // Discrete thoughts would give other predictions: the test sees the difference.
         let discrete = Gpt::new_seeded(gpt.config(), &VarMap::new(), &Device::Cpu, 1).unwrap();
         let plain = discrete.forward_inference(&tokens).unwrap().logits.squeeze(0).unwrap();
@@ -128,7 +157,8 @@ fn cached_scoring_equals_the_naive_recompute() {
 fn continuous_fast_forward_equals_the_naive_reference() {
     let mut inserted = 0;
     for seed in 0..6u64 {
-        let (gpt, _) = model(10 + seed);
+        // Even seeds replace, odd seeds mix by the gate.
+        let (gpt, _) = model_with(10 + seed, MIXES[seed as usize % 2]);
         let mut rng = Rng::new(seed);
         let seqs = sequences(&mut rng, 5, 14);
         let bias = 4.0 + seed as f32 * 0.5;
@@ -168,6 +198,7 @@ fn continuous_episode_likelihoods_equal_a_recompute() {
         thoughts: ThoughtKind::Continuous,
         every: 1,
         slots: Slots::All,
+        mix: ThoughtMix::Replace,
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let out = run_episode(&biased, input, &cfg, 4, &mut Rng::new(1)).unwrap();
@@ -178,6 +209,31 @@ fn continuous_episode_likelihoods_equal_a_recompute() {
         let d = s.ll.iter().zip(&n.ll).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(d < 1e-4, "{d}");
     }
+}
+
+/// `mix = gated` starts exactly at discrete thoughts (its projection is zero), and learns: the projection gets a
+/// gradient from a loss over a stream with thoughts, and once it is not zero the predictions leave the discrete ones.
+#[test]
+fn gated_mix_starts_at_discrete_thoughts_and_learns_the_recurrence() {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let gated = Gpt::new_seeded(&config(), &varmap, &Device::Cpu, 7).unwrap().with_gated_thoughts(vb).unwrap();
+    let discrete = Gpt::new_seeded(&config(), &VarMap::new(), &Device::Cpu, 7).unwrap();
+    let x: Vec<u32> = (0..10).map(|k| 33 + k * 7).collect();
+    let stream = stream_of(&x, &[0, 0, 2, 0, 0, 1, 0, 0, 0, 0]);
+    let tokens = Tensor::from_vec(stream.clone(), (1, stream.len()), &Device::Cpu).unwrap();
+    let at_start = gated.forward(&tokens).unwrap().logits;
+    assert_eq!(max_diff(&at_start, &discrete.forward(&tokens).unwrap().logits), 0.0, "zero projection = discrete");
+    let grads = at_start.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    let mix = varmap.data().lock().unwrap()["thought_mix.weight"].clone();
+    let g = grads.get(&mix).expect("the projection is in the graph");
+    assert!(max_diff(g, &g.zeros_like().unwrap()) > 1e-6, "the projection must receive a gradient");
+    mix.set(&(g * -10.0).unwrap()).unwrap();
+    let moved = gated.forward_inference(&tokens).unwrap().logits;
+    assert!(max_diff(&moved, &discrete.forward(&tokens).unwrap().logits) > 1e-4, "a non-zero projection is used");
+    // Without thoughts in the stream the mix changes nothing.
+    let plain = Tensor::from_vec(x.clone(), (1, x.len()), &Device::Cpu).unwrap();
+    assert_eq!(max_diff(&gated.forward(&plain).unwrap().logits, &discrete.forward(&plain).unwrap().logits), 0.0);
 }
 
 /// A batch of two augmented rows with thought chains, its (B, T) inputs, and the warm start for it.
@@ -223,7 +279,13 @@ fn grad_diff(a: &[Tensor], b: &[Tensor]) -> f32 {
 /// input detached.
 #[test]
 fn unrolled_learning_forward_matches_the_sequential_computation() {
-    let (gpt, varmap) = model(4);
+    for mix in MIXES {
+        unrolled_matches_sequential(mix);
+    }
+}
+
+fn unrolled_matches_sequential(mix: ThoughtMix) {
+    let (gpt, varmap) = model_with(4, mix);
     let (streams, inputs, warm, t) = unroll_batch(&gpt);
     let w = weights(t);
     let naive_loss = |detach: bool| {
@@ -247,14 +309,14 @@ fn unrolled_learning_forward_matches_the_sequential_computation() {
         let (_, logits) = unrolled_loss(d);
         for (b, s) in streams.iter().enumerate() {
             let (naive, _) = naive_sequential(&gpt, &s[..t], false, false);
-            assert!(max_diff(&logits.get(b).unwrap(), &naive) < 1e-4, "D = {d}, row {b}");
+            assert!(max_diff(&logits.get(b).unwrap(), &naive) < 1e-4, "{mix:?}: D = {d}, row {b}");
         }
     }
     // (b) full backprop at D = k + 1 = 4
     let full = grads_of(&naive_loss(false), &varmap);
     let at = |d: usize| grads_of(&unrolled_loss(d).0, &varmap);
     let scale = full.iter().map(|g| max_diff(g, &g.zeros_like().unwrap())).fold(0f32, f32::max);
-    assert!(grad_diff(&at(4), &full) < 1e-4 * scale.max(1.0), "D = 4: {}", grad_diff(&at(4), &full));
+    assert!(grad_diff(&at(4), &full) < 1e-4 * scale.max(1.0), "{mix:?}: D = 4: {}", grad_diff(&at(4), &full));
     assert!(grad_diff(&at(5), &full) < 1e-4 * scale.max(1.0), "D = 5");
     assert!(grad_diff(&at(3), &full) > 1e-3 * scale, "D = 3 should miss the deepest chain's gradient");
     // (c) D = 1: thought inputs are constants
@@ -277,7 +339,14 @@ fn final_tensors(dir: &std::path::Path, file: &str) -> Vec<(String, Vec<f32>)> {
 /// the unrolled passes' compute, and a stopped and resumed run ends bit-identical to an uninterrupted one.
 #[test]
 fn continuous_episodic_run_trains_evaluates_and_resumes_bit_identically() {
+    for mix in MIXES {
+        episodic_run_resumes(mix);
+    }
+}
+
+fn episodic_run_resumes(mix: ThoughtMix) {
     let plan = tiny_plan_with(|p| {
+        p.episode.mix = mix;
         p.episode.insertion =
             Insertion::FastForward { fallback: Fallback::BestRank, threshold: None, max_consecutive: 2 };
         p.episode.thoughts = ThoughtKind::Continuous;
@@ -294,7 +363,7 @@ fn continuous_episodic_run_trains_evaluates_and_resumes_bit_identically() {
         stop_after: None,
         quiet: true,
     };
-    let straight = scratch("continuous-straight");
+    let straight = scratch(&format!("continuous-straight-{mix:?}"));
     let done = run_plan(&plan, &opts(&straight)).unwrap();
     let eval = done.runs[0].eval.clone().unwrap();
     assert!(eval.real_nll.is_finite() && eval.thoughts.is_some(), "{eval:?}");
@@ -306,11 +375,18 @@ fn continuous_episodic_run_trains_evaluates_and_resumes_bit_identically() {
     let learn_once = 3 * (8 * 6 + first["kept"].as_u64().unwrap());
     assert_eq!(first["positions"].as_u64().unwrap(), first["episode_positions"].as_u64().unwrap() + 2 * learn_once);
 
-    let resumed = scratch("continuous-resumed");
+    let resumed = scratch(&format!("continuous-resumed-{mix:?}"));
     run_plan(&plan, &RunOptions { stop_after: Some(3), ..opts(&resumed) }).unwrap();
     let again = run_plan(&plan, &RunOptions { resume: true, ..opts(&resumed) }).unwrap();
     assert_eq!(again.runs[0].eval, done.runs[0].eval);
     for file in ["model.safetensors", "optimizer.safetensors"] {
         assert_eq!(final_tensors(&straight.join(id), file), final_tensors(&resumed.join(id), file), "{file}");
+    }
+    // The gated mix's projection is saved, and training moved it off zero.
+    let tensors = final_tensors(&straight.join(id), "model.safetensors");
+    let projection = tensors.iter().find(|(name, _)| name == "thought_mix.weight");
+    match mix {
+        ThoughtMix::Replace => assert!(projection.is_none()),
+        ThoughtMix::Gated => assert!(projection.expect("saved").1.iter().any(|&w| w != 0.0), "the projection learned"),
     }
 }

@@ -37,6 +37,7 @@ fn config(strategy: EpisodeStrategy, rounds: usize, budget: usize, fallback: Fal
         thoughts: ThoughtKind::Discrete,
         every: 1,
         slots: Slots::All,
+        mix: ThoughtMix::Replace,
     }
 }
 

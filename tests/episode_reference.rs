@@ -272,6 +272,7 @@ fn round_proposals_gains_and_culls_follow_the_reference() {
             thoughts: ThoughtKind::Discrete,
             every: 1,
             slots: Slots::All,
+            mix: ThoughtMix::Replace,
         };
         let prompt_lens = (gain.over == GainTokens::Targets).then_some(&firsts[..]);
         let input = EpisodeInput { tokens: &seqs, prompt_lens, start: None };
@@ -353,6 +354,7 @@ fn leave_one_out_gains_follow_the_reference() {
         thoughts: ThoughtKind::Discrete,
         every: 1,
         slots: Slots::All,
+        mix: ThoughtMix::Replace,
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let mut fallback_rows = 0;

@@ -162,6 +162,7 @@ fn round_work_probe() {
         thoughts: ThoughtKind::Discrete,
         every: 1,
         slots: Slots::All,
+        mix: ThoughtMix::Replace,
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let out = run_episode(&model, input, &ep, 8, &mut Rng::new(1)).expect("episode");

@@ -187,6 +187,13 @@ fn episode(b: &RBlock) -> Option<EpisodeConfig> {
             "targets" => Slots::Targets,
             _ => Slots::All,
         },
+        mix: match b.c("thoughts")?.func.name {
+            "continuous" => match b.c("thoughts")?.c("mix")?.func.name {
+                "gated" => ThoughtMix::Gated,
+                _ => ThoughtMix::Replace,
+            },
+            _ => ThoughtMix::Replace,
+        },
     })
 }
 

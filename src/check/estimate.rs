@@ -116,7 +116,12 @@ fn passes(p: &RunParams) -> Passes {
 /// Estimates for one run.
 pub fn estimate(p: &RunParams) -> Estimates {
     let ModelConfig::Gpt(g) = &p.model;
-    let params = gpt_parameters(g);
+    let mix = if p.episode.thoughts == ThoughtKind::Continuous && p.episode.mix == ThoughtMix::Gated {
+        (g.width * g.width) as u64 // the gated mix's projection
+    } else {
+        0
+    };
+    let params = gpt_parameters(g) + mix;
     let real = real_tokens(&p.data.train, g.context) as u64;
     let positions = (real + thoughts_per_sequence(&p.episode, real as usize) as u64).min(g.context as u64);
     let seqs = (p.learn.batch * p.learn.accumulate) as u64;

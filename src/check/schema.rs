@@ -242,7 +242,27 @@ pub static REAL_LOSSES: &[FnSpec] = &[
 
 pub static THOUGHT_KINDS: &[FnSpec] = &[
     func("discrete", &[], "A thought is a fixed learned embedding."),
-    func("continuous", &[], "A thought's input is the previous position's last hidden state."),
+    func(
+        "continuous",
+        &[key(
+            "mix",
+            Ty::Choice(THOUGHT_MIXES),
+            Default::Call("replace"),
+            "`replace` (the input is the hidden state) or `gated` (the thought embedding plus a learned projection of \
+             it, initialised at zero).",
+        )],
+        "A thought's input is the previous position's last hidden state.",
+    ),
+];
+
+pub static THOUGHT_MIXES: &[FnSpec] = &[
+    func("replace", &[], "The thought's input is the previous position's hidden state itself."),
+    func(
+        "gated",
+        &[],
+        "The thought embedding plus a learned projection of the hidden state, initialised at zero (training starts at \
+         discrete thoughts).",
+    ),
 ];
 
 pub static EPISODE: BlockSpec = BlockSpec {

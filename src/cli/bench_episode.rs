@@ -121,6 +121,7 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
         thoughts: ThoughtKind::Discrete,
         every: 1,
         slots: Slots::All,
+        mix: ThoughtMix::Replace,
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let forward = || -> anyhow::Result<()> {

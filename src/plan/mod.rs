@@ -137,6 +137,27 @@ pub struct EpisodeConfig {
     /// the serialised plan when `All`, so earlier plans and run identities stay valid.
     #[serde(default, skip_serializing_if = "Slots::is_all")]
     pub slots: Slots,
+    /// How a continuous thought's input is made from the previous hidden state. Left out of the serialised plan
+    /// when `Replace`, so earlier plans and run identities stay valid.
+    #[serde(default, skip_serializing_if = "ThoughtMix::is_replace")]
+    pub mix: ThoughtMix,
+}
+
+/// How a continuous thought's input is made from the previous position's hidden state h.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ThoughtMix {
+    /// The input is h itself.
+    #[default]
+    Replace,
+    /// The input is the thought embedding plus a learned projection of h, initialised at zero: training starts
+    /// exactly at discrete thoughts and learns how much of the recurrence to use.
+    Gated,
+}
+
+impl ThoughtMix {
+    pub fn is_replace(&self) -> bool {
+        *self == Self::Replace
+    }
 }
 
 /// The slots open to the model's own thoughts (baseline rules place by their own rule).

@@ -40,6 +40,7 @@ pub fn tiny_params() -> RunParams {
             thoughts: ThoughtKind::Discrete,
             every: 1,
             slots: Slots::All,
+            mix: ThoughtMix::Replace,
         },
         learn: LearnConfig {
             steps: 12,

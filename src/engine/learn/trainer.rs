@@ -3,13 +3,13 @@
 //! [`Batch`], so the learning phase can add its own targets and weights; the thought-token logic stays out of here.
 
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::VarMap;
+use candle_nn::{VarBuilder, VarMap};
 
 use super::optim::{AdamW, AdamWParams};
 use crate::engine::data::Batch;
 use crate::engine::error::invalid;
 use crate::engine::model::{CausalLm, Gpt};
-use crate::plan::{LearnConfig, ModelConfig, Optimizer, RunParams, Schedule, ThoughtKind};
+use crate::plan::{LearnConfig, ModelConfig, Optimizer, RunParams, Schedule, ThoughtKind, ThoughtMix};
 
 /// Learning rate for optimiser step `step` (0-based) of `total`: linear warmup, then the schedule.
 pub fn learning_rate(optimizer: &Optimizer, step: usize, total: usize) -> f64 {
@@ -52,13 +52,20 @@ pub fn build_model(config: &ModelConfig, device: &Device, seed: u64) -> anyhow::
     Ok(Built { model: Box::new(model), varmap })
 }
 
-/// The model of a run: [`build_model`] of its config and seed, with continuous thoughts when its episode says so.
+/// The model of a run: [`build_model`] of its config and seed, with continuous thoughts (and their mix) when its
+/// episode says so.
 pub fn build_run_model(params: &RunParams, device: &Device) -> anyhow::Result<Built> {
     let ModelConfig::Gpt(cfg) = &params.model;
     let varmap = VarMap::new();
     let model = Gpt::new_seeded(cfg, &varmap, device, params.seed)
-        .map_err(|e| invalid(format!("cannot build the GPT {cfg:?}: {e}")))?
-        .with_continuous_thoughts(params.episode.thoughts == ThoughtKind::Continuous);
+        .map_err(|e| invalid(format!("cannot build the GPT {cfg:?}: {e}")))?;
+    let model = match (params.episode.thoughts, params.episode.mix) {
+        (ThoughtKind::Discrete, _) => model,
+        (ThoughtKind::Continuous, ThoughtMix::Replace) => model.with_continuous_thoughts(true),
+        (ThoughtKind::Continuous, ThoughtMix::Gated) => {
+            model.with_gated_thoughts(VarBuilder::from_varmap(&varmap, DType::F32, device))?
+        }
+    };
     Ok(Built { model: Box::new(model), varmap })
 }
 

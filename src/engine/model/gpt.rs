@@ -15,6 +15,9 @@ use crate::plan::{GptConfig, THOUGHT_ID};
 
 const LN_EPS: f64 = 1e-5;
 
+/// The variable prefix of the gated thought mix's projection (`thought_mix.weight`, (D, D)).
+pub(super) const THOUGHT_MIX: &str = "thought_mix";
+
 /// A layer norm's weight and bias.
 #[derive(Debug, Clone)]
 struct LayerNorm {
@@ -108,6 +111,8 @@ struct Weights {
     blocks: Vec<Block>,
     ln_f: LayerNorm,
     lm_head: Linear,
+    /// With `mix = gated`: the projection W of a continuous thought's input `wte[thought] + h·W`.
+    mix: Option<Linear>,
 }
 
 impl Weights {
@@ -120,11 +125,13 @@ impl Weights {
             blocks: self.blocks.iter().map(Block::detach).collect(),
             ln_f: self.ln_f.detach(),
             lm_head: self.lm_head.detach(),
+            mix: self.mix.as_ref().map(Linear::detach),
         }
     }
 
     /// Token plus position embeddings: `tokens` (B, T) u32, `positions` (B·T) u32 -> (B, T, D); where `inputs`
-    /// sets its mask, its vectors stand in for the token embeddings.
+    /// sets its mask, its vectors stand in for the token embeddings (replace), or with a gated mix are projected
+    /// and added to them.
     fn embed(&self, tokens: &Tensor, positions: &Tensor, inputs: Option<&InputVectors>) -> Result<Tensor> {
         let (b, t) = tokens.dims2()?;
         let d = self.wte.dim(1)?;
@@ -132,10 +139,13 @@ impl Weights {
         let pos = self.wpe.index_select(positions, 0)?.reshape((b, t, d))?;
         let tok = match inputs {
             None => tok,
-            Some(inp) => {
-                let keep = (1.0 - &inp.mask)?;
-                (tok.broadcast_mul(&keep)? + inp.vectors.broadcast_mul(&inp.mask)?)?
-            }
+            Some(inp) => match &self.mix {
+                None => {
+                    let keep = (1.0 - &inp.mask)?;
+                    (tok.broadcast_mul(&keep)? + inp.vectors.broadcast_mul(&inp.mask)?)?
+                }
+                Some(mix) => (tok + mix.forward(&inp.vectors)?.broadcast_mul(&inp.mask)?)?,
+            },
         };
         tok + pos
     }
@@ -181,6 +191,7 @@ impl Gpt {
             blocks: (0..cfg.layers).map(|i| Block::new(cfg, vb.pp(format!("h.{i}")))).collect::<Result<Vec<_>>>()?,
             ln_f: LayerNorm::new(d, vb.pp("ln_f"))?,
             lm_head: linear(d, v, false, INIT_STD, vb.pp("lm_head"))?,
+            mix: None,
         };
         Ok(Self { cfg: cfg.clone(), frozen: live.detach(), live, device: vb.device().clone(), continuous: false })
     }
@@ -200,6 +211,18 @@ impl Gpt {
     pub fn with_continuous_thoughts(mut self, on: bool) -> Self {
         self.continuous = on;
         self
+    }
+
+    /// This model with continuous thoughts mixed by a gate (`mix = gated`): a thought's input is its embedding plus
+    /// `h·W`, W a new (D, D) variable `thought_mix.weight` from `vb` (the model's root builder), created at zero so
+    /// the model starts exactly as with discrete thoughts.
+    pub fn with_gated_thoughts(mut self, vb: VarBuilder) -> Result<Self> {
+        let d = self.cfg.width;
+        let mix = Linear { weight: vb.pp(THOUGHT_MIX).get_with_hints((d, d), "weight", Init::Const(0.0))?, bias: None };
+        self.frozen.mix = Some(mix.detach());
+        self.live.mix = Some(mix);
+        self.continuous = true;
+        Ok(self)
     }
 
     /// A full forward: one pass, or with continuous thoughts the exact recurrence (see [`super::continuous`]).

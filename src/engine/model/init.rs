@@ -7,7 +7,8 @@ use crate::engine::rng::Rng;
 
 pub(super) const INIT_STD: f64 = 0.02;
 
-/// Overwrite every variable of a GPT in `varmap` with values drawn from `seed`: layer norms 1 and 0, biases 0,
+/// Overwrite every variable of a GPT in `varmap` with values drawn from `seed`: layer norms 1 and 0, biases and
+/// the gated thought mix 0,
 /// `c_proj` weights normal with std 0.02/sqrt(2·layers), other weights normal with std 0.02. Each variable has
 /// its own stream (derived from its name), so the result does not depend on creation order.
 pub fn init_seeded(varmap: &VarMap, layers: usize, seed: u64) -> Result<()> {
@@ -18,7 +19,7 @@ pub fn init_seeded(varmap: &VarMap, layers: usize, seed: u64) -> Result<()> {
         let var = &vars[name];
         let n = var.elem_count();
         let is_ln = name.contains("ln_");
-        let values: Vec<f32> = if name.ends_with(".bias") {
+        let values: Vec<f32> = if name.ends_with(".bias") || name.starts_with(super::gpt::THOUGHT_MIX) {
             vec![0.0; n]
         } else if is_ln {
             vec![1.0; n]
