@@ -19,14 +19,14 @@ pub mod diagnostic;
 pub mod engine;
 pub mod plan;
 pub mod plan_diff;
+pub mod plan_file;
 pub mod print;
 pub mod syntax;
 
 use std::path::Path;
 
-use anyhow::Context as _;
-
 use diagnostic::{Diagnostics, Sources};
+pub use plan_file::load_plan;
 
 /// The spec `thinktok run` trains with no arguments.
 pub const DEFAULT_SPEC: &str = include_str!("../specs/default.think");
@@ -61,42 +61,6 @@ pub fn compile_file(path: &Path) -> Result<plan::Plan, Diagnostics> {
             format!("cannot read spec `{name}`: {err}"),
         ))),
     }
-}
-
-/// Load a plan from a spec (`.think`, compiled) or a plan file (`.ron` / `.json`, format version checked).
-pub fn load_plan(path: &Path) -> anyhow::Result<plan::Plan> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if ext == "think" {
-        return compile_file(path).map_err(|d| anyhow::anyhow!("{}", d.render(false)));
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read plan `{}`", path.display()))?;
-    if ext != "ron" && ext != "json" {
-        anyhow::bail!("`{}`: expected a spec (`.think`) or a plan (`.ron`, `.json`)", path.display());
-    }
-    // Read the version first, so an old plan gets a clear message rather than a field-by-field parse error.
-    if let Some(v) = format_version_of(&text) {
-        if v != plan::FORMAT_VERSION {
-            anyhow::bail!(
-                "`{}` is a plan of format version {v}, but this thinktok reads format version {}: recompile it from its spec with `thinktok plan SPEC --format {ext}`",
-                path.display(),
-                plan::FORMAT_VERSION
-            );
-        }
-    }
-    let plan: plan::Plan = match ext {
-        "ron" => ron::from_str(&text).with_context(|| format!("`{}` is not a valid RON plan", path.display()))?,
-        _ => serde_json::from_str(&text).with_context(|| format!("`{}` is not a valid JSON plan", path.display()))?,
-    };
-    Ok(plan)
-}
-
-/// The `format_version` field of a RON or JSON plan, found by a plain text scan (both spell it the same way).
-fn format_version_of(text: &str) -> Option<u32> {
-    let at = text.find("format_version")?;
-    let rest =
-        text[at + "format_version".len()..].trim_start_matches(|c: char| c == '"' || c == ':' || c.is_whitespace());
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
 }
 
 /// Stage 4: a plan as the dry-run text tree.

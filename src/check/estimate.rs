@@ -17,7 +17,7 @@ pub fn task_tokens(task: &TaskKind) -> usize {
             max_sum /= 10;
             answer += 1;
         }
-        terms * digits + terms.saturating_sub(1) + 2 + answer
+        terms.saturating_mul(digits).saturating_add(terms).saturating_add(1 + answer)
     };
     match *task {
         TaskKind::Sum3 { digits } => digits + 3,
@@ -50,15 +50,23 @@ fn thoughts_per_sequence(ep: &EpisodeConfig, real: usize) -> usize {
     }
 }
 
-/// Parameters of the own GPT.
+/// Parameters of the own GPT (saturating: a hostile width gives `u64::MAX`, never a wrapped small count).
 pub fn gpt_parameters(g: &GptConfig) -> u64 {
-    let (w, v, c, l) = (g.width as u64, g.vocab_size as u64, g.context as u64, g.layers as u64);
-    let per_layer = 2 * 2 * w          // two LayerNorms
-        + 3 * w * w + 3 * w            // qkv
-        + w * w + w                    // attention output
-        + 4 * w * w + 4 * w            // MLP up
-        + 4 * w * w + w; // MLP down
-    v * w + c * w + l * per_layer + 2 * w + w * v
+    let (w, v, c, l) = (g.width as u128, g.vocab_size as u128, g.context as u128, g.layers as u128);
+    let ww = w.saturating_mul(w);
+    let per_layer = (2 * 2u128)
+        .saturating_mul(w) // two LayerNorms
+        .saturating_add(ww.saturating_mul(3).saturating_add(w.saturating_mul(3))) // qkv
+        .saturating_add(ww.saturating_add(w)) // attention output
+        .saturating_add(ww.saturating_mul(4).saturating_add(w.saturating_mul(4))) // MLP up
+        .saturating_add(ww.saturating_mul(4).saturating_add(w)); // MLP down
+    let total = v
+        .saturating_mul(w)
+        .saturating_add(c.saturating_mul(w))
+        .saturating_add(l.saturating_mul(per_layer))
+        .saturating_add(w.saturating_mul(2))
+        .saturating_add(w.saturating_mul(v));
+    u64::try_from(total).unwrap_or(u64::MAX)
 }
 
 /// Per learning step, the passes the engine makes, in sequence-passes over the batch's `batch × accumulate`
@@ -146,11 +154,7 @@ pub fn estimate(p: &RunParams) -> Estimates {
     let episode = fwd_per_position * episode_positions;
     let steps = p.learn.steps as f64;
     let run_flops = steps * (forward + backward + episode);
-    // f32 weights + gradients + 2 AdamW moments; activations ~ 16·width floats per position per layer,
-    // attention scores heads·positions² per sequence per layer, logits vocab per position.
-    let weights = 16 * params;
-    let acts = seqs * positions * (16 * g.width as u64 * g.layers as u64 + g.vocab_size as u64) * 4;
-    let scores = seqs * (g.heads as u64) * positions * positions * (g.layers as u64) * 4;
+    let peak = peak_memory(p, g, params, positions, seqs);
     Estimates {
         parameters: params,
         tokens_per_step,
@@ -159,9 +163,37 @@ pub fn estimate(p: &RunParams) -> Estimates {
         backward_flops_per_step: backward,
         episode_flops_per_step: episode,
         run_flops,
-        peak_memory_bytes: weights + acts + scores,
+        peak_memory_bytes: peak,
         train_positions_per_step: episode_positions + 3.0 * learn_positions,
     }
+}
+
+/// Peak memory in bytes, in floating point so that no size wraps (`as u64` saturates): f32 weights, gradients and
+/// two AdamW moments; the larger of the learning phase's activations (~16·width floats per position per layer,
+/// attention scores heads·positions² per sequence per layer, logits vocab per position) and the KV caches of the
+/// episode phase and evaluation (keys and values per layer over the context, and each position's hidden state with
+/// continuous thoughts, for the larger of `samples` and `batch` rows); and the examples held in memory.
+fn peak_memory(p: &RunParams, g: &GptConfig, params: u64, positions: u64, seqs: u64) -> u64 {
+    let f = |x: usize| x as f64;
+    let (width, layers, heads) = (f(g.width), f(g.layers), f(g.heads));
+    let (positions, seqs) = (positions as f64, seqs as f64);
+    let weights = 16.0 * params as f64;
+    let acts = seqs * positions * (16.0 * width * layers + f(g.vocab_size)) * 4.0;
+    let scores = seqs * heads * positions * positions * layers * 4.0;
+    let cache = if p.episode.insertion == Insertion::None {
+        0.0
+    } else {
+        let rows = f(p.episode.samples.max(p.learn.batch));
+        let hidden = if p.episode.thoughts == ThoughtKind::Continuous { 1.0 } else { 0.0 };
+        rows * f(g.context) * width * (2.0 * layers + hidden) * 4.0
+    };
+    let examples = |src: &DataSource| match src {
+        // u32 tokens per example plus its bookkeeping (prompt and answer strings, a group name)
+        DataSource::Task { task, count, .. } => f(*count) * (f(task_tokens(task)) * 6.0 + 96.0),
+        DataSource::Jsonl { .. } | DataSource::Text { .. } => 0.0,
+    };
+    let data = examples(&p.data.train) + examples(&p.data.test);
+    (weights + (acts + scores).max(cache) + data) as u64
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ pub fn redundant_runs(plan: &Plan) -> Vec<Redundancy> {
             }
             ignored.sort();
             ignored.dedup();
-            let rule = crate::print::insertion(&plan.runs[runs[0]].params.episode.insertion);
+            let rule = crate::plan::text::insertion(&plan.runs[runs[0]].params.episode.insertion);
             Redundancy { runs, rule, ignored }
         })
         .collect();
@@ -109,7 +109,7 @@ fn json(p: &RunParams) -> Value {
 }
 
 /// Collect the dotted paths where `a` and `b` differ (objects by key; anything else compared whole).
-fn differing(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
+pub(crate) fn differing(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             for (k, va) in x {

@@ -81,6 +81,11 @@ pub fn apply_placement(text: &str, params: &mut RunParams) -> anyhow::Result<()>
 pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
     let outcome = (|| {
         let (dir, mut meta) = checkpoint::read_meta(&args.ckpt)?;
+        // The run in `meta.json` is checked as a plan file's run is (a hand-edited one never reaches the engine).
+        let name = dir.join("meta.json").display().to_string();
+        let estimates = crate::plan_file::validate_run(&name, "its run", &meta.run).map_err(|problems| {
+            invalid(format!("the checkpoint's `{name}` is not a run thinktok wrote:\n\n{}", problems.join("\n")))
+        })?;
         if let Some(text) = &args.placement {
             apply_placement(text, &mut meta.run.params)?;
         }
@@ -88,6 +93,10 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             Some(text) => parse_device(text).map_err(|e| invalid(format!("{e:#}")))?,
             None => meta.run.params.device,
         };
+        let sizes = [(0, meta.run.id.as_str(), estimates.peak_memory_bytes, spec)];
+        if let Some(message) = crate::engine::device::memory_shortfall(&sizes, 1) {
+            return Err(invalid(message));
+        }
         let device = device(spec)?;
         let built = build_run_model(&meta.run.params, &device)?;
         checkpoint::load_weights(&dir, &built.varmap, &device)?;

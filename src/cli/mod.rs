@@ -171,6 +171,7 @@ pub enum DebugCommand {
 
 /// Parse arguments, dispatch, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
+    quiet_library_backtraces();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Check(args) => check::run(&args),
@@ -187,6 +188,18 @@ pub fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(3)
         }
+    }
+}
+
+/// Errors never carry a backtrace, whatever `RUST_BACKTRACE` says: candle (and anyhow) capture one into every error
+/// they create when it is set, and candle's errors print theirs as part of their message, so a user's bad shape
+/// would read as a crash. `RUST_LIB_BACKTRACE=0` turns off those captures while panics (bugs) keep the backtrace
+/// `RUST_BACKTRACE` asks for; a user who sets `RUST_LIB_BACKTRACE` themselves gets what they set.
+fn quiet_library_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: called first thing in `main`, before any thread exists, so nothing reads the environment
+        // concurrently.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
 }
 

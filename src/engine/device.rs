@@ -38,3 +38,76 @@ fn cuda(ordinal: usize) -> anyhow::Result<Device> {
          rebuild with `cargo build --release --features cuda`, or run with `--device cpu`"
     )
 }
+
+/// Bytes of memory a run on `spec` can use now: the host's available memory (`MemAvailable` of `/proc/meminfo`)
+/// on the CPU; `None` where it is not known (another OS; CUDA devices, whose free memory is not queried yet).
+pub fn available_memory(spec: DeviceSpec) -> Option<u64> {
+    match spec {
+        DeviceSpec::Cpu => host_available(),
+        DeviceSpec::Cuda(_) => None,
+    }
+}
+
+fn host_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// `bytes` for messages: `3.2 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut x = bytes as f64;
+    let mut unit = 0;
+    while x >= 1024.0 && unit + 1 < UNITS.len() {
+        x /= 1024.0;
+        unit += 1;
+    }
+    format!("{x:.1} {}", UNITS[unit])
+}
+
+/// The memory guard: every run of `runs` (index, id, estimated peak bytes, device) whose estimate exceeds what its
+/// device has available, as one message that says what to reduce; `None` when all fit (or nothing is known).
+pub fn memory_shortfall(runs: &[(usize, &str, u64, DeviceSpec)], total: usize) -> Option<String> {
+    let over: Vec<String> = runs
+        .iter()
+        .filter_map(|&(i, id, peak, spec)| {
+            let available = available_memory(spec)?;
+            (peak > available).then(|| {
+                format!(
+                    "run {}/{total} (`{id}`): estimated peak {} exceeds the {} available",
+                    i + 1,
+                    human_bytes(peak),
+                    human_bytes(available)
+                )
+            })
+        })
+        .collect();
+    (!over.is_empty()).then(|| {
+        format!(
+            "not enough memory for {} run{} (the plan's `peak` estimate against this machine):\n  {}\nreduce \
+             `model.width`, `model.layers`, `model.context`, `learn.batch` or `episode.samples` (or run elsewhere)",
+            over.len(),
+            if over.len() == 1 { "" } else { "s" },
+            over.join("\n  ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_guard_names_every_run_that_does_not_fit() {
+        assert_eq!(human_bytes(512), "512.0 B");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024 / 2), "1.5 GiB");
+        let Some(available) = available_memory(DeviceSpec::Cpu) else { return };
+        let runs = [(0, "aa", 1024, DeviceSpec::Cpu), (1, "bb", u64::MAX, DeviceSpec::Cpu)];
+        let message = memory_shortfall(&runs, 2).expect("an 16 EiB run does not fit");
+        assert!(message.contains("run 2/2 (`bb`)") && !message.contains("`aa`"), "{message}");
+        assert!(message.contains(&human_bytes(available)[..2]), "{message}");
+        assert_eq!(memory_shortfall(&runs[..1], 2), None);
+    }
+}

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 mod data;
+pub mod text;
 
 pub use data::{DataConfig, DataSource, IntRange, PairOrder, TaskKind, TextSplit};
 

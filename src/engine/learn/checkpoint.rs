@@ -72,18 +72,27 @@ pub fn save(dir: &Path, varmap: &VarMap, optimizer: Option<&AdamW>, meta: &Meta)
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
     }
+    let fault = fault::next_save();
     std::fs::create_dir_all(&tmp)?;
     varmap.save(tmp.join(MODEL_FILE))?;
+    fault.at(fault::Point::Written);
     if let Some(opt) = optimizer {
         candle_core::safetensors::save(&opt.state(), tmp.join(OPTIMIZER_FILE))?;
     }
     std::fs::write(tmp.join(META_FILE), serde_json::to_string_pretty(meta)?)?;
+    for name in [MODEL_FILE, OPTIMIZER_FILE, META_FILE] {
+        // On disk before the rename makes the folder the checkpoint (a crash of the machine, not only of us).
+        if let Ok(file) = std::fs::File::open(tmp.join(name)) {
+            file.sync_all()?;
+        }
+    }
     if dir.exists() {
         if old.exists() {
             std::fs::remove_dir_all(&old)?;
         }
         std::fs::rename(dir, &old)?;
     }
+    fault.at(fault::Point::Renamed);
     std::fs::rename(&tmp, dir)?;
     if old.exists() {
         std::fs::remove_dir_all(&old)?;
@@ -114,6 +123,48 @@ pub fn read_meta(dir: &Path) -> anyhow::Result<(PathBuf, Meta)> {
         )));
     }
     Ok((found, meta))
+}
+
+/// Fault injection for the crash-safety test: `THINKTOK_FAULT_CHECKPOINT=N:written` aborts the process during the
+/// N-th checkpoint save of the process (1-based) once the model file is written to the temporary folder;
+/// `N:renamed` once the previous checkpoint is renamed away and before the new one takes its place. Read per save;
+/// unset (always, outside that test) it costs one environment lookup per checkpoint.
+mod fault {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static SAVES: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Point {
+        Written,
+        Renamed,
+    }
+
+    pub struct Fault(Option<Point>);
+
+    /// This save's fault, if the environment asks for one now.
+    pub fn next_save() -> Fault {
+        let n = SAVES.fetch_add(1, Ordering::Relaxed) + 1;
+        let wanted = std::env::var("THINKTOK_FAULT_CHECKPOINT").ok().and_then(|v| {
+            let (at, point) = v.split_once(':')?;
+            let point = match point {
+                "written" => Point::Written,
+                "renamed" => Point::Renamed,
+                _ => return None,
+            };
+            (at.parse::<usize>().ok()? == n).then_some(point)
+        });
+        Fault(wanted)
+    }
+
+    impl Fault {
+        pub fn at(&self, point: Point) {
+            if self.0 == Some(point) {
+                eprintln!("THINKTOK_FAULT_CHECKPOINT: aborting mid-checkpoint, as asked");
+                std::process::abort();
+            }
+        }
+    }
 }
 
 /// The tensors of a safetensors file, or an invalid-input error naming it.

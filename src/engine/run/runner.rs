@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::report;
 use super::results::{write_atomic, Results, RunResult};
-use crate::engine::device::device;
+use crate::engine::device::{device, memory_shortfall};
 use crate::engine::error::invalid;
 use crate::engine::learn::checkpoint;
 use crate::engine::learn::{describe, train_run, Outcome, TrainOptions};
@@ -54,7 +54,8 @@ fn check_out_folder(plan: &Plan, out: &Path) -> anyhow::Result<()> {
     if top.is_file() {
         let text = std::fs::read_to_string(&top)?;
         let theirs: Option<Plan> = ron::from_str(&text).ok();
-        let ids = |p: &Plan| p.runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        // Runs are matched by the identity recomputed from their parameters, never by the id a file states.
+        let ids = |p: &Plan| p.runs.iter().map(|r| r.params.identity()).collect::<Vec<_>>();
         let same = theirs.as_ref().is_some_and(|t| {
             let ours = ids(plan);
             ids(t) == ours || (t.experiment == plan.experiment && ids(t).iter().all(|id| ours.contains(id)))
@@ -77,7 +78,7 @@ fn check_out_folder(plan: &Plan, out: &Path) -> anyhow::Result<()> {
         }
         let text = std::fs::read_to_string(&path)?;
         let theirs: Option<RunPlan> = ron::from_str(&text).ok();
-        if theirs.is_none_or(|t| t.params != run.params) {
+        if theirs.is_none_or(|t| t.params.identity() != run.params.identity()) {
             return Err(invalid(format!(
                 "run folder `{}` holds a different plan than run `{}`; choose another `--out` folder or remove it",
                 path.parent().map_or(path.clone(), Path::to_path_buf).display(),
@@ -118,6 +119,17 @@ fn progress_bar(steps: usize, prefix: String, quiet: bool) -> ProgressBar {
 pub fn run_plan(plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
     check_supported(plan)?;
     check_out_folder(plan, &opts.out)?;
+    // The memory guard: refuse before any work (and before any allocation a user's sizes set) when a run's
+    // estimated peak exceeds what its device has available.
+    let sizes: Vec<(usize, &str, u64, DeviceSpec)> = plan
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i, r.id.as_str(), r.estimates.peak_memory_bytes, opts.device.unwrap_or(r.params.device)))
+        .collect();
+    if let Some(message) = memory_shortfall(&sizes, plan.runs.len()) {
+        return Err(invalid(message));
+    }
     std::fs::create_dir_all(&opts.out)?;
     write_atomic(&opts.out.join("plan.ron"), &to_ron(plan)?)?;
     let mut results = Results { experiment: plan.experiment.clone(), runs: Vec::new() };
