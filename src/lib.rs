@@ -40,22 +40,36 @@ pub fn parse_spec(name: &str, text: &str) -> Result<syntax::SpecAst, Diagnostics
 
 /// Stages 1–3: spec text → checked, fully resolved plan. Imports are resolved relative to `name`'s folder.
 pub fn compile_str(name: &str, text: &str) -> Result<plan::Plan, Diagnostics> {
+    compile_str_with(name, text, &[])
+}
+
+/// [`compile_str`] with `--set KEY=VALUE` overrides applied after imports, as the spec's own last lines (see
+/// [`check::overrides`]); the plan records them.
+pub fn compile_str_with(name: &str, text: &str, overrides: &[String]) -> Result<plan::Plan, Diagnostics> {
     let mut sources = Sources::default();
     let id = sources.add(name, text);
-    let (files, diags) = check::imports::load(&mut sources, id);
+    let (mut files, mut diags) = check::imports::load(&mut sources, id);
+    diags.extend(check::overrides::apply(&mut sources, &mut files, overrides));
     if !diags.is_empty() {
         let mut diags = Diagnostics(diags);
         diags.normalise();
         return Err(diags);
     }
-    check::check(&sources, &files)
+    let mut plan = check::check(&sources, &files)?;
+    plan.overrides = overrides.to_vec();
+    Ok(plan)
 }
 
 /// Read and compile a spec file (imports relative to it).
 pub fn compile_file(path: &Path) -> Result<plan::Plan, Diagnostics> {
+    compile_file_with(path, &[])
+}
+
+/// [`compile_file`] with `--set` overrides.
+pub fn compile_file_with(path: &Path, overrides: &[String]) -> Result<plan::Plan, Diagnostics> {
     let name = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => compile_str(&name, &text),
+        Ok(text) => compile_str_with(&name, &text, overrides),
         Err(err) => Err(Diagnostics::single(diagnostic::Diagnostic::error(
             "E0500",
             format!("cannot read spec `{name}`: {err}"),

@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use crate::plan::{Plan, RunPlan};
 use crate::plan::text::param_entries;
+use crate::plan::{Plan, RunPlan};
 
 /// A parameter that differs: key, old text, new text.
 pub type Change = (String, String, String);

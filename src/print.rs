@@ -73,6 +73,9 @@ pub fn print_plan(plan: &Plan, opts: PrintOptions) -> String {
     );
     let axes = if plan.axes.is_empty() { "none".to_string() } else { plan.axes.join(" × ") };
     let _ = writeln!(out, "├── axes: {axes}");
+    if !plan.overrides.is_empty() {
+        let _ = writeln!(out, "├── overrides: --set {}", plan.overrides.join(" --set "));
+    }
     let _ = writeln!(out, "├── shared by every run");
     if let Some(first) = entries.first() {
         let shared: Vec<&(String, String)> = first.iter().zip(&varying).filter(|(_, v)| !**v).map(|(e, _)| e).collect();

@@ -8,6 +8,7 @@ mod build;
 mod document;
 pub mod estimate;
 pub mod imports;
+pub mod overrides;
 pub mod redundant;
 pub mod reference;
 mod resolve;
@@ -85,6 +86,7 @@ pub fn check(sources: &Sources, files: &[SpecAst]) -> Result<Plan, Diagnostics> 
         experiment: doc.name,
         axes: expansion.axes.iter().map(|a| a.path.clone()).collect(),
         runs,
+        overrides: Vec::new(),
     })
 }
 

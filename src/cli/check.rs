@@ -11,6 +11,10 @@ pub fn stderr_color() -> bool {
 pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
     // A plan file is checked by reading it (format version included).
     if args.spec.extension().is_some_and(|e| e == "ron" || e == "json") {
+        if !args.set.is_empty() {
+            eprintln!("error: {:#}", super::set_on_plan_file(&args.spec));
+            return Ok(ExitCode::from(super::EXIT_INVALID));
+        }
         return match crate::load_plan(&args.spec) {
             Ok(plan) => {
                 let n = plan.runs.len();
@@ -23,7 +27,7 @@ pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
             }
         };
     }
-    match crate::compile_file(&args.spec) {
+    match crate::compile_file_with(&args.spec, &args.set) {
         Ok(plan) => {
             println!(
                 "{}: ok ({} run{}, {} ax{})",

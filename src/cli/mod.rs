@@ -48,6 +48,10 @@ pub enum Command {
 pub struct CheckArgs {
     /// The spec file (`.think`).
     pub spec: PathBuf,
+    /// Override a setting as the spec's own last line: `KEY=VALUE` in spec syntax (`learn.steps=100`,
+    /// `'episode.insertion=random(per_sequence = 4)'`); a list or a range (`seed=0..3`) is a sweep axis. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,12 +74,20 @@ pub struct PlanArgs {
     /// Replace machine-dependent figures with `<masked>` (for snapshot tests).
     #[arg(long)]
     pub mask_volatile: bool,
+    /// Override a setting as the spec's own last line: `KEY=VALUE` in spec syntax (`learn.steps=100`,
+    /// `'episode.insertion=random(per_sequence = 4)'`); a list or a range (`seed=0..3`) is a sweep axis. Repeatable; with `--diff`, applied to NEW.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// A spec (`.think`) or a plan (`.ron`, `.json`); the built-in default spec if omitted.
     pub input: Option<PathBuf>,
+    /// Override a setting as the spec's own last line: `KEY=VALUE` in spec syntax (`learn.steps=100`,
+    /// `'episode.insertion=random(per_sequence = 4)'`); a list or a range (`seed=0..3`) is a sweep axis. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Output folder: one sub-folder per run, `results.json` and `report.md`.
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
@@ -201,6 +213,15 @@ fn quiet_library_backtraces() {
         // concurrently.
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
+}
+
+/// `--set` given with a plan file: a plan is already resolved, so the override has nothing to apply to.
+fn set_on_plan_file(path: &std::path::Path) -> anyhow::Error {
+    crate::engine::error::invalid(format!(
+        "`--set` applies to specs, and `{}` is a plan file (already resolved): compile its spec with `--set` \
+         instead (`thinktok plan SPEC --set KEY=VALUE --format ron`)",
+        path.display()
+    ))
 }
 
 /// Exit code for invalid user input (spec, plan, data, checkpoint).

@@ -7,12 +7,14 @@ use super::{PlanArgs, PlanFormat};
 use crate::plan::Plan;
 
 pub fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let Some(old) = load(&args.spec) else {
+    // With `--diff`, the overrides apply to NEW: `plan S --diff S --set k=v` shows what the override changes.
+    let own = if args.diff.is_some() { &[][..] } else { &args.set[..] };
+    let Some(old) = load(&args.spec, own) else {
         return Ok(ExitCode::from(super::EXIT_INVALID));
     };
     let text = match &args.diff {
         Some(new_path) => {
-            let Some(new) = load(new_path) else {
+            let Some(new) = load(new_path, &args.set) else {
                 return Ok(ExitCode::from(super::EXIT_INVALID));
             };
             crate::plan_diff::diff(&old, &new).render()
@@ -39,9 +41,13 @@ pub fn render(plan: &Plan, format: PlanFormat, mask_volatile: bool) -> anyhow::R
 }
 
 /// A spec is compiled (diagnostics to stderr on failure); a `.ron`/`.json` plan is read.
-fn load(path: &std::path::Path) -> Option<Plan> {
+fn load(path: &std::path::Path, set: &[String]) -> Option<Plan> {
+    if !set.is_empty() && path.extension().is_none_or(|e| e != "think") {
+        eprintln!("error: {:#}", super::set_on_plan_file(path));
+        return None;
+    }
     if path.extension().is_some_and(|e| e == "think") {
-        return match crate::compile_file(path) {
+        return match crate::compile_file_with(path, set) {
             Ok(plan) => Some(plan),
             Err(diags) => {
                 eprint!("{}", diags.render(super::check::stderr_color()));

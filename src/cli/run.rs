@@ -9,10 +9,11 @@ use crate::engine::run::{run_plan, table, RunOptions};
 use crate::plan::Plan;
 
 /// The plan to run: the default spec, a spec file, or a plan file. Diagnostics are rendered here.
-fn load(input: Option<&Path>) -> anyhow::Result<Plan> {
+fn load(input: Option<&Path>, set: &[String]) -> anyhow::Result<Plan> {
     let compiled = match input {
-        None => crate::compile_str("<default spec>", crate::DEFAULT_SPEC),
-        Some(path) if path.extension().is_some_and(|e| e == "think") => crate::compile_file(path),
+        None => crate::compile_str_with("<default spec>", crate::DEFAULT_SPEC, set),
+        Some(path) if path.extension().is_some_and(|e| e == "think") => crate::compile_file_with(path, set),
+        Some(path) if !set.is_empty() => return Err(super::set_on_plan_file(path)),
         Some(path) => return crate::load_plan(path).map_err(|e| invalid(format!("{e:#}"))),
     };
     compiled.map_err(|diags| invalid(diags.render(super::check::stderr_color()).trim_end().to_string()))
@@ -30,7 +31,7 @@ pub(super) fn fail(err: anyhow::Error) -> anyhow::Result<ExitCode> {
 
 pub fn run(args: &super::RunArgs) -> anyhow::Result<ExitCode> {
     let outcome = (|| {
-        let plan = load(args.input.as_deref())?;
+        let plan = load(args.input.as_deref(), &args.set)?;
         let device = args.device.as_deref().map(parse_device).transpose().map_err(|e| invalid(format!("{e:#}")))?;
         let opts = RunOptions {
             out: args.out.clone(),

@@ -44,6 +44,10 @@ pub struct Plan {
     pub axes: Vec<String>,
     /// One entry per run of the sweep (a single entry without a sweep).
     pub runs: Vec<RunPlan>,
+    /// The `--set KEY=VALUE` overrides the plan was compiled with, in order (a record: run identities follow from
+    /// the resolved parameters alone). Left out of the serialised plan when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
 }
 
 /// One run of an experiment.

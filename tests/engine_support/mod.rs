@@ -97,6 +97,7 @@ pub fn tiny_plan_with(edit: impl FnOnce(&mut RunParams)) -> Plan {
         experiment: "tiny".into(),
         axes: vec![],
         runs: vec![run_of(params, "")],
+        overrides: vec![],
     }
 }
 
