@@ -28,6 +28,9 @@ use std::path::Path;
 use diagnostic::{Diagnostics, Sources};
 pub use plan_file::load_plan;
 
+/// Codes of syntax errors: after them the rest of a file is still checked.
+const SYNTAX_CODES: [&str; 2] = ["E0101", "E0102"];
+
 /// The spec `thinktok run` trains with no arguments.
 pub const DEFAULT_SPEC: &str = include_str!("../specs/default.think");
 
@@ -50,14 +53,33 @@ pub fn compile_str_with(name: &str, text: &str, overrides: &[String]) -> Result<
     let id = sources.add(name, text);
     let (mut files, mut diags) = check::imports::load(&mut sources, id);
     diags.extend(check::overrides::apply(&mut sources, &mut files, overrides));
-    if !diags.is_empty() {
+    // After syntax errors alone, the lines that parsed are still checked, less the errors that only say something
+    // is missing (the broken lines may be what held it); any other loading error stops here.
+    let syntax_only = diags.iter().all(|d| SYNTAX_CODES.contains(&d.code));
+    if !diags.is_empty() && (!syntax_only || files.is_empty()) {
         let mut diags = Diagnostics(diags);
         diags.normalise();
         return Err(diags);
     }
-    let mut plan = check::check(&sources, &files)?;
-    plan.overrides = overrides.to_vec();
-    Ok(plan)
+    match check::check(&sources, &files) {
+        Ok(mut plan) if diags.is_empty() => {
+            plan.overrides = overrides.to_vec();
+            Ok(plan)
+        }
+        Ok(_) => {
+            let mut diags = Diagnostics(diags);
+            diags.normalise();
+            Err(diags)
+        }
+        Err(semantic) => {
+            let missing = ["E0212", "E0213", "E0215"];
+            let after_syntax = !diags.is_empty();
+            diags.extend(semantic.0.into_iter().filter(|d| !(after_syntax && missing.contains(&d.code))));
+            let mut diags = Diagnostics(diags);
+            diags.normalise();
+            Err(diags)
+        }
+    }
 }
 
 /// Read and compile a spec file (imports relative to it).

@@ -24,13 +24,10 @@ fn load_rec(
     out: &mut Vec<SpecAst>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let ast = match syntax::parse(sources, file) {
-        Ok(ast) => ast,
-        Err(d) => {
-            diags.push(d);
-            return;
-        }
-    };
+    // Every syntax error of the file; what parsed is still followed and checked.
+    let (ast, errors) = syntax::parse_recovering(sources, file);
+    diags.extend(errors);
+    let Some(ast) = ast else { return };
     let name = sources.get(file).map_or(String::new(), |f| f.name.clone());
     let dir = Path::new(&name).parent().map(Path::to_path_buf).unwrap_or_default();
     for item in &ast.items {

@@ -4,12 +4,14 @@
 #![allow(clippy::result_large_err)]
 
 pub mod ast;
+mod recover;
 mod rules;
 
 use pest::iterators::Pair;
 use pest::Parser;
 
 pub use ast::{Arg, Assign, Block, Ident, Import, Item, SpecAst, Value, ValueKind};
+pub use recover::parse_recovering;
 
 use crate::diagnostic::{Diagnostic, FileId, Sources, Span};
 
@@ -17,9 +19,14 @@ use crate::diagnostic::{Diagnostic, FileId, Sources, Span};
 #[grammar = "../grammar/thinktok.pest"]
 struct SpecParser;
 
-/// Parse one registered source file into a spanned AST.
+/// Parse one registered source file into a spanned AST (the first syntax error; [`parse_recovering`] finds all).
 pub fn parse(sources: &Sources, file: FileId) -> Result<SpecAst, Diagnostic> {
     let text = sources.get(file).map_or("", |f| f.text.as_str());
+    convert(sources, file, text)
+}
+
+/// Parse `text` (the registered text of `file`, or a same-length patch of it) into an AST.
+fn convert(sources: &Sources, file: FileId, text: &str) -> Result<SpecAst, Diagnostic> {
     // Collect the literal tokens pest tried, so "expected `=`" can be said (a process-wide switch).
     pest::set_error_detail(true);
     let mut pairs = SpecParser::parse(Rule::spec, text).map_err(|err| syntax_error(sources, file, text, &err))?;
