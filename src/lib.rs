@@ -17,6 +17,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod engine;
+pub mod lsp;
 pub mod plan;
 pub mod plan_diff;
 pub mod plan_file;

@@ -42,6 +42,8 @@ pub enum Command {
     /// Views of the pipeline's intermediate stages (prone to change).
     #[command(subcommand)]
     Debug(DebugCommand),
+    /// A language server for spec files over stdio (diagnostics, completion, hover, go to import).
+    Lsp,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +194,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Bench(cmd) => bench::run(&cmd),
         Command::Debug(cmd) => debug::run(&cmd),
+        Command::Lsp => crate::lsp::serve(),
     };
     match outcome {
         Ok(code) => code,
