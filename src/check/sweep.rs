@@ -65,6 +65,11 @@ fn product(ctx: &mut Ctx, axes: &mut Vec<AxisKey>, items: &[Item]) -> Vec<Point>
     let mut points: Vec<Point> = vec![Vec::new()];
     for item in items {
         let part = sub_sweep(ctx, axes, item);
+        let runs = points.len() as u128 * part.len() as u128;
+        if runs > MAX_RUNS as u128 {
+            too_many(ctx, item_span(item), "the sweep", runs);
+            return Vec::new();
+        }
         let mut next = Vec::with_capacity(points.len() * part.len());
         for p in &points {
             for q in &part {
@@ -120,6 +125,10 @@ fn axis_values(ctx: &mut Ctx, key: &[Ident], v: &Value) -> Option<Vec<Value>> {
     let path = dotted(key);
     let values = match &v.kind {
         ValueKind::List(items) => items.clone(),
+        ValueKind::Range { start, end } if end.saturating_sub(*start) > MAX_RUNS as i64 => {
+            too_many(ctx, v.span, &format!("`{path} = {start}..{end}`"), end.saturating_sub(*start) as u128);
+            return None;
+        }
         ValueKind::Range { start, end } => {
             (*start..*end).map(|i| Value { kind: ValueKind::Int(i), span: v.span }).collect()
         }
@@ -204,6 +213,15 @@ fn sample(ctx: &mut Ctx, axes: &mut Vec<AxisKey>, b: &Block) -> Vec<Point> {
     (0..count).map(|_| dims.iter().map(|(i, d)| (*i, d.draw(&mut rng))).collect()).collect()
 }
 
+/// The most runs one sweep may expand to: a limit on the points built (each a list of values) before anything else
+/// counts them, so a hostile `seed = 0..1000000000` is a diagnostic, not a failed 96 GB allocation.
+pub const MAX_RUNS: usize = 100_000;
+
+fn too_many(ctx: &mut Ctx, span: crate::diagnostic::Span, what: &str, runs: u128) {
+    ctx.err("E0410", span, format!("{what} expands to {runs} runs, more than {MAX_RUNS}"), "too many runs")
+        .push_hint("sweep fewer values (`sample(count = N)` draws N points from a large space)");
+}
+
 fn sample_args(ctx: &mut Ctx, b: &Block) -> (Option<usize>, u64) {
     let (mut count, mut seed) = (None, 0u64);
     for (i, Arg { name, value }) in b.args.iter().flatten().enumerate() {
@@ -213,6 +231,7 @@ fn sample_args(ctx: &mut Ctx, b: &Block) -> (Option<usize>, u64) {
             _ => None,
         };
         match (which, n) {
+            ("count", Some(n)) if n as u128 > MAX_RUNS as u128 => too_many(ctx, value.span, "`sample`", n as u128),
             ("count", Some(n)) if n >= 1 => count = Some(n as usize),
             ("seed", Some(n)) => seed = n as u64,
             ("count" | "seed", _) => {

@@ -4,6 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod ast;
+mod depth;
 mod recover;
 mod rules;
 
@@ -29,6 +30,8 @@ pub fn parse(sources: &Sources, file: FileId) -> Result<SpecAst, Diagnostic> {
 fn convert(sources: &Sources, file: FileId, text: &str) -> Result<SpecAst, Diagnostic> {
     // Collect the literal tokens pest tried, so "expected `=`" can be said (a process-wide switch).
     pest::set_error_detail(true);
+    // Fuzzing finding (issue 13): deep nesting overflowed the stack in pest and `Converter`; refuse it first.
+    depth::check(sources, file, text)?;
     let mut pairs = SpecParser::parse(Rule::spec, text).map_err(|err| syntax_error(sources, file, text, &err))?;
     let conv = Converter { file, sources };
     let spec = pairs.next().map(|p| p.into_inner());

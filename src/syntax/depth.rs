@@ -1,0 +1,62 @@
+//! A nesting limit, checked before pest sees the text (a fuzzing finding, issue 13): pest's parser and the AST
+//! converter below recurse once per nested block, list or call, so a few thousand `[` (a 10 KB spec) overflowed
+//! the stack and aborted the process. Real specs nest a handful of levels.
+
+use crate::diagnostic::{Diagnostic, FileId, Sources, Span};
+
+/// At most this many `{`, `[` and `(` open at once.
+pub(super) const MAX_NESTING: usize = 64;
+
+/// A syntax error at the first bracket that opens level [`MAX_NESTING`] + 1, outside strings and comments.
+pub(super) fn check(sources: &Sources, file: FileId, text: &str) -> Result<(), Diagnostic> {
+    let Some(at) = too_deep(text) else { return Ok(()) };
+    let span = Span { file, start: at, end: at + 1 };
+    Err(Diagnostic::error("E0101", format!("syntax error: nesting deeper than {MAX_NESTING} levels"))
+        .at(sources, span, format!("level {}", MAX_NESTING + 1))
+        .with_hint(format!("blocks, lists and calls nest at most {MAX_NESTING} deep")))
+}
+
+/// The byte offset of the first opening bracket deeper than [`MAX_NESTING`]. Brackets are counted alike, closing
+/// ones never below zero: an upper bound of the parser's recursion, whatever the text's syntax errors.
+fn too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut in_string, mut in_comment, mut escaped) = (0usize, false, false, false);
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        match (in_comment, in_string, b) {
+            (true, _, b'\n') => in_comment = false,
+            (true, _, _) => {}
+            // A string ends at its line's end (the grammar's strings hold no newline), escaped or not.
+            (false, true, b'\n') => (in_string, escaped) = (false, false),
+            (false, true, _) if escaped => escaped = false,
+            (false, true, b'\\') => escaped = true,
+            (false, true, b'"') => in_string = false,
+            (false, true, _) => {}
+            (false, false, b'"') => in_string = true,
+            (false, false, b'#') => in_comment = true,
+            (false, false, b'{' | b'[' | b'(') => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            (false, false, b'}' | b']' | b')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_brackets_outside_strings_and_comments() {
+        let deep = |n: usize| format!("x = {}{}", "[".repeat(n), "]".repeat(n));
+        assert_eq!(too_deep(&deep(MAX_NESTING)), None);
+        assert_eq!(too_deep(&deep(MAX_NESTING + 1)), Some(4 + MAX_NESTING));
+        assert_eq!(too_deep(&format!("a = \"{}\" # {}", "[".repeat(100), "(".repeat(100))), None);
+        assert_eq!(too_deep(&format!("a = \"\\\"{}\"", "{".repeat(100))), None);
+        // Mixed and unbalanced brackets still count.
+        assert!(too_deep(&"a { x = f([".repeat(30)).is_some());
+    }
+}
