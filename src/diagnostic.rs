@@ -52,12 +52,21 @@ impl Sources {
         let Some(file) = self.files.get(span.file) else {
             return Location::default();
         };
-        let start = span.start.min(file.text.len());
+        // Spans may come from a patched copy of the text (syntax error recovery blanks whole lines byte for byte),
+        // so they are moved back to char boundaries of the original rather than trusted.
+        let boundary = |mut i: usize| {
+            i = i.min(file.text.len());
+            while !file.text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let start = boundary(span.start);
         let line_start = file.text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = file.text[start..].find('\n').map_or(file.text.len(), |i| start + i);
         let line = file.text[..start].matches('\n').count() + 1;
         let column = file.text[line_start..start].chars().count() + 1;
-        let end = span.end.clamp(start, line_end);
+        let end = boundary(span.end).clamp(start, line_end);
         let len = file.text[start..end].chars().count().max(1);
         Location {
             file: file.name.clone(),

@@ -43,6 +43,32 @@ fn default_with(extra: &str) -> String {
 // ---------------------------------------------------------------------------------------------------------------
 // spec
 
+/// Found while fuzzing (after syntax error recovery landed): recovery blanks broken lines byte for byte, so a
+/// later error's span, computed on the patched text, could end inside a multibyte character of the original
+/// (`end byte index 399 is not a char boundary; it is inside '�'`) and the diagnostic panicked. Locations are now
+/// moved back to char boundaries (src/diagnostic.rs, `Sources::locate`).
+#[test]
+fn recovered_spans_inside_multibyte_characters_do_not_panic() {
+    // The fuzzer's input, as the target sees it (lossy UTF-8).
+    let text = concat!(
+        "# The method against the baselines, trained identically; each is evaluated by its own placement poli",
+        "cy.\nimport \"sum3-episodic.think\"\n\nexperiment \"sum3-\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0baselines\" {\n}\n\nsweep {n = [\n      fast_for",
+        "ward(),\n      none(),\n      random(per_sequence = 8),\n      interval(every = 4),\n      answer_pa",
+        "use(count = 4),\n      dit(H# Invalid; call.\nexperiment \"bad\"\u{fffd}{\n  seed = 1\n\n  model gpt",
+        " {\n    layers = 2\n    width = 128\n    heaHHHHHHHHHHHHHHHHH\u{fffd}\u{fffd}\u{fffd}(HHHHHHHHH4),\n",
+        "    ]\n    eval.placement = [own, rule,, rule, rule, rule, rule]\n  }\n  seed = 0..3\nds = 4\n    co",
+        "ntext = 64\n  }\n}\n\n  data {\n    l = 0.5\n  }\n\n  learn {\n    steps = 200\n    batch = 32\n    ",
+        "optimizer = adamw(lr = 2e-3, warmup = 10)\n  }\n\u{fffd}\n"
+    );
+    assert!(spec_target(text).is_err());
+    // The same shape with the non-ASCII characters where a blanked line's error lands.
+    for filler in ["é", "\u{fffd}", "日本"] {
+        let text = format!("experiment \"x\" {{\n  seed {filler}{filler} = 1\n  learn {{ steps = {filler},, }}\n}}\n");
+        assert!(spec_target(&text).is_err(), "{text}");
+    }
+}
+
 /// Found while fuzzing: a few thousand nested lists, calls or blocks (a 10–60 KB spec) overflowed the stack in
 /// the AST converter (src/syntax/mod.rs recurses once per level; pest's parser too) and aborted the process
 /// (`thinktok check` printed "thread 'main' has overflowed its stack" at 5,000 levels). Fixed by a nesting limit
