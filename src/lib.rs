@@ -57,30 +57,23 @@ pub fn compile_str_with(name: &str, text: &str, overrides: &[String]) -> Result<
     // After syntax errors alone, the lines that parsed are still checked, less the errors that only say something
     // is missing (the broken lines may be what held it); any other loading error stops here.
     let syntax_only = diags.iter().all(|d| SYNTAX_CODES.contains(&d.code));
-    if !diags.is_empty() && (!syntax_only || files.is_empty()) {
-        let mut diags = Diagnostics(diags);
-        diags.normalise();
-        return Err(diags);
-    }
-    match check::check(&sources, &files) {
-        Ok(mut plan) if diags.is_empty() => {
-            plan.overrides = overrides.to_vec();
-            Ok(plan)
-        }
-        Ok(_) => {
-            let mut diags = Diagnostics(diags);
-            diags.normalise();
-            Err(diags)
-        }
-        Err(semantic) => {
-            let missing = ["E0212", "E0213", "E0215"];
-            let after_syntax = !diags.is_empty();
-            diags.extend(semantic.0.into_iter().filter(|d| !(after_syntax && missing.contains(&d.code))));
-            let mut diags = Diagnostics(diags);
-            diags.normalise();
-            Err(diags)
+    if diags.is_empty() || (syntax_only && !files.is_empty()) {
+        match check::check(&sources, &files) {
+            Ok(mut plan) if diags.is_empty() => {
+                plan.overrides = overrides.to_vec();
+                return Ok(plan);
+            }
+            Ok(_) => {}
+            Err(semantic) => {
+                let after_syntax = !diags.is_empty();
+                let missing = ["E0212", "E0213", "E0215"];
+                diags.extend(semantic.0.into_iter().filter(|d| !(after_syntax && missing.contains(&d.code))));
+            }
         }
     }
+    let mut diags = Diagnostics(diags);
+    diags.normalise();
+    Err(diags)
 }
 
 /// Read and compile a spec file (imports relative to it).

@@ -163,6 +163,22 @@ fn sizes_that_would_exhaust_memory_are_refused_before_allocating() {
     assert_refused(&thinktok(&["run", &many.display().to_string(), "--out", &out], None), &["estimated peak"]);
 }
 
+/// The guard names exactly the runs that do not fit, with what this machine has.
+#[test]
+fn the_memory_guard_names_every_run_that_does_not_fit() {
+    use thinktok::engine::device::{available_memory, human_bytes, memory_shortfall};
+    let Some(available) = available_memory(DeviceSpec::Cpu) else { return };
+    let mut plan = tiny_plan();
+    let mut huge = plan.runs[0].clone();
+    (plan.runs[0].estimates.peak_memory_bytes, huge.estimates.peak_memory_bytes, huge.id) =
+        (1024, u64::MAX, "bb".into());
+    plan.runs.push(huge);
+    let message = memory_shortfall(&plan.runs, Some(DeviceSpec::Cpu)).expect("a 16 EiB run does not fit");
+    assert!(message.contains("run 2/2 (`bb`)") && !message.contains("run 1/2"), "{message}");
+    assert!(message.contains(&human_bytes(available)[..2]), "{message}");
+    assert_eq!(memory_shortfall(&plan.runs[..1], None), None);
+}
+
 /// The model's weights and optimiser moments at the end of a run, by tensor name.
 fn final_tensors(dir: &Path) -> Vec<(String, Vec<f32>)> {
     let mut out = Vec::new();

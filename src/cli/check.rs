@@ -41,10 +41,7 @@ pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
             if let Err(err) = crate::engine::run::check_supported(&plan) {
                 eprintln!("warning: {err:#}; `thinktok run` will refuse it");
             }
-            let sizes: Vec<_> = (plan.runs.iter().enumerate())
-                .map(|(i, r)| (i, r.id.as_str(), r.estimates.peak_memory_bytes, r.params.device))
-                .collect();
-            if let Some(message) = crate::engine::device::memory_shortfall(&sizes, plan.runs.len()) {
+            if let Some(message) = crate::engine::device::memory_shortfall(&plan.runs, None) {
                 eprintln!("warning: {message}; `thinktok run` will refuse it here");
             }
             for w in crate::check::redundant::warnings(&plan) {

@@ -93,8 +93,8 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             Some(text) => parse_device(text).map_err(|e| invalid(format!("{e:#}")))?,
             None => meta.run.params.device,
         };
-        let sizes = [(0, meta.run.id.as_str(), estimates.peak_memory_bytes, spec)];
-        if let Some(message) = crate::engine::device::memory_shortfall(&sizes, 1) {
+        meta.run.estimates = estimates;
+        if let Some(message) = crate::engine::device::memory_shortfall(std::slice::from_ref(&meta.run), Some(spec)) {
             return Err(invalid(message));
         }
         let device = device(spec)?;

@@ -19,8 +19,24 @@ pub(super) fn check(sources: &Sources, file: FileId, text: &str) -> Result<(), D
 /// The byte offset of the first opening bracket deeper than [`MAX_NESTING`]. Brackets are counted alike, closing
 /// ones never below zero: an upper bound of the parser's recursion, whatever the text's syntax errors.
 fn too_deep(text: &str) -> Option<usize> {
-    let (mut depth, mut in_string, mut in_comment, mut escaped) = (0usize, false, false, false);
-    for (i, &b) in text.as_bytes().iter().enumerate() {
+    let mut depth = 0usize;
+    code_bytes(text.as_bytes())
+        .find(|&(_, b)| {
+            match b {
+                b'{' | b'[' | b'(' => depth += 1,
+                b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            depth > MAX_NESTING
+        })
+        .map(|(i, _)| i)
+}
+
+/// The bytes of `text` outside strings and comments, with their offsets: where brackets mean structure. Shared with
+/// syntax error recovery, which counts open blocks the same way.
+pub(super) fn code_bytes(text: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let (mut in_string, mut in_comment, mut escaped) = (false, false, false);
+    text.iter().enumerate().filter_map(move |(i, &b)| {
         match (in_comment, in_string, b) {
             (true, _, b'\n') => in_comment = false,
             (true, _, _) => {}
@@ -32,17 +48,10 @@ fn too_deep(text: &str) -> Option<usize> {
             (false, true, _) => {}
             (false, false, b'"') => in_string = true,
             (false, false, b'#') => in_comment = true,
-            (false, false, b'{' | b'[' | b'(') => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some(i);
-                }
-            }
-            (false, false, b'}' | b']' | b')') => depth = depth.saturating_sub(1),
-            _ => {}
+            (false, false, _) => return Some((i, b)),
         }
-    }
-    None
+        None
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 use crate::diagnostic::{Diagnostic, FileId, Sources};
 
+use super::depth::code_bytes;
 use super::{convert, Item, SpecAst};
 
 /// At most this many syntax errors per file (each costs one re-parse).
@@ -23,6 +24,7 @@ pub fn parse_recovering(sources: &Sources, file: FileId) -> (Option<SpecAst>, Ve
     let mut patched = text.as_bytes().to_vec();
     let mut blanked: Vec<usize> = Vec::new();
     let mut diags: Vec<Diagnostic> = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
     while diags.len() < MAX_ERRORS {
         // Only ASCII spaces and `_` replace whole lines, so the patched bytes stay UTF-8.
         let Ok(current) = std::str::from_utf8(&patched) else { break };
@@ -35,16 +37,15 @@ pub fn parse_recovering(sources: &Sources, file: FileId) -> (Option<SpecAst>, Ve
                     diags.push(d);
                     break;
                 }
-                let lines: Vec<&str> = text.lines().collect();
                 // An error at the first token of a line right after a broken one (the value a broken `key =` was
                 // waiting for, say) is a follow-on: not reported again; the line that still dangles is blanked.
                 let first_token = lines.get(line - 1).is_some_and(|l| l.len() - l.trim_start().len() + 1 == column);
                 let before = previous_line(&lines, line);
                 // The same line again (a kept brace still fails) is also the dangling line's doing.
                 if blanked.contains(&line) || (first_token && before.is_some_and(|b| blanked.contains(&b))) {
-                    let dangling = (1..line).rev().find(|&l| {
-                        !blanked.contains(&l) && lines[l - 1].trim_end().ends_with(['=', ',', '(', '['])
-                    });
+                    let dangling = (1..line)
+                        .rev()
+                        .find(|&l| !blanked.contains(&l) && lines[l - 1].trim_end().ends_with(['=', ',', '(', '[']));
                     match dangling {
                         Some(l) if blank_line(&mut patched, l) => blanked.push(l),
                         _ => break,
@@ -98,23 +99,11 @@ fn blank_line(text: &mut [u8], line: usize) -> bool {
 
 /// Open blocks at the end of `text`: braces outside strings and comments.
 fn depth_before(text: &[u8]) -> usize {
-    let (mut depth, mut in_string, mut in_comment, mut escaped) = (0usize, false, false, false);
-    for &b in text {
-        match (in_comment, in_string, b) {
-            (true, _, b'\n') => in_comment = false,
-            (true, _, _) => {}
-            (false, true, _) if escaped => escaped = false,
-            (false, true, b'\\') => escaped = true,
-            (false, true, b'"') | (false, true, b'\n') => in_string = false,
-            (false, true, _) => {}
-            (false, false, b'"') => in_string = true,
-            (false, false, b'#') => in_comment = true,
-            (false, false, b'{') => depth += 1,
-            (false, false, b'}') => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    depth
+    code_bytes(text).fold(0usize, |depth, (_, b)| match b {
+        b'{' => depth + 1,
+        b'}' => depth.saturating_sub(1),
+        _ => depth,
+    })
 }
 
 /// The AST without placeholder blocks, at any depth.
@@ -150,11 +139,15 @@ mod tests {
         assert_eq!(found, [(2, 8), (5, 3), (6, 20)]);
         let ast = ast.expect("the rest parses");
         let Item::Block(exp) = &ast.items[0] else { panic!() };
-        let names: Vec<String> = exp.items.iter().map(|i| match i {
-            Item::Block(b) => b.kind.name.clone(),
-            Item::Assign(a) => a.key_text(),
-            Item::Import(_) => "import".into(),
-        }).collect();
+        let names: Vec<String> = exp
+            .items
+            .iter()
+            .map(|i| match i {
+                Item::Block(b) => b.kind.name.clone(),
+                Item::Assign(a) => a.key_text(),
+                Item::Import(_) => "import".into(),
+            })
+            .collect();
         // `learn`'s line was broken: its block is dropped; `model` and `eval` remain.
         assert_eq!(names, ["model", "eval"]);
     }

@@ -121,13 +121,7 @@ pub fn run_plan(plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
     check_out_folder(plan, &opts.out)?;
     // The memory guard: refuse before any work (and before any allocation a user's sizes set) when a run's
     // estimated peak exceeds what its device has available.
-    let sizes: Vec<(usize, &str, u64, DeviceSpec)> = plan
-        .runs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (i, r.id.as_str(), r.estimates.peak_memory_bytes, opts.device.unwrap_or(r.params.device)))
-        .collect();
-    if let Some(message) = memory_shortfall(&sizes, plan.runs.len()) {
+    if let Some(message) = memory_shortfall(&plan.runs, opts.device) {
         return Err(invalid(message));
     }
     std::fs::create_dir_all(&opts.out)?;
