@@ -191,8 +191,10 @@ fn sweep_report_groups_seeds_and_writes_curves() {
     assert!(results["runs"][0]["train_positions"].as_f64().unwrap() > 0.0);
     let threads = results["runs"][0]["threads"].as_u64().expect("the training's thread count is recorded");
     assert!(report.contains(&format!("CPU threads per run: {threads}.")), "{report}");
-    let png = std::fs::read(out.join("curves.png")).unwrap();
-    assert_eq!(&png[1..4], b"PNG");
+    let svg = std::fs::read_to_string(out.join("curves.svg")).unwrap();
+    assert!(svg.contains("insertion=none()") && svg.contains("insertion=interval(every = 2)"), "{svg}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<td>insertion=none()</td>"), "{html}");
 }
 
 /// The evaluation's NLL under the model's own placement equals the fast-forward's own log-likelihoods of the real

@@ -16,6 +16,7 @@ mod check;
 mod debug;
 mod eval;
 mod plan;
+mod report;
 mod run;
 
 /// Experiment specs for episodic thought-token learning: check, plan, run, evaluate, benchmark.
@@ -36,6 +37,8 @@ pub enum Command {
     Run(RunArgs),
     /// Evaluate a checkpoint on held-out data.
     Eval(EvalArgs),
+    /// Rebuild results.json, report.md and report.html from output folders (several: one combined report).
+    Report(ReportArgs),
     /// Measure speed: planning, the model, or the episode phase.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -108,6 +111,16 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Output folders of `thinktok run` (each with its `plan.ron` and run folders).
+    #[arg(required = true, value_name = "OUT")]
+    pub out: Vec<PathBuf>,
+    /// Where the report goes (needed for several folders; default: the one folder).
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +205,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Bench(cmd) => bench::run(&cmd),
         Command::Debug(cmd) => debug::run(&cmd),
         Command::Lsp => crate::lsp::serve(),

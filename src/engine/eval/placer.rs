@@ -215,16 +215,8 @@ pub fn evaluate_with(
     max_sequences: Option<usize>,
 ) -> anyhow::Result<EvalReport> {
     let n = max_sequences.map_or(data.sequences.len(), |m| m.min(data.sequences.len()));
-    let seed = match placer {
-        Placer::Rule(_, s) | Placer::Oracle(_, s) => *s,
-        Placer::Fitted { chosen, .. } => match chosen.as_ref() {
-            Placer::Rule(_, s) | Placer::Oracle(_, s) => *s,
-            _ => 0,
-        },
-        Placer::Own(_) | Placer::Fit { .. } => 0,
-    };
     // The same evaluation placement at every evaluation of a run.
-    let mut rng = Rng::derive(seed, "eval-placement");
+    let mut rng = Rng::derive(placement_seed(placer), "eval-placement");
     let mut sums = GroupedSums::default();
     for chunk in data.sequences[..n].chunks(EVAL_BATCH) {
         let seqs: Vec<&Sequence> = chunk.iter().collect();
@@ -244,6 +236,15 @@ pub fn evaluate_with(
     let mut report = EvalReport::from_sums(&data.name, sums.all, Some(figures))?;
     report.groups = sums.group_figures(true);
     Ok(report)
+}
+
+/// The seed of a placer's random choices (a rule's or the oracle's; the own policy makes none).
+pub fn placement_seed(placer: &Placer) -> u64 {
+    match placer {
+        Placer::Rule(_, s) | Placer::Oracle(_, s) => *s,
+        Placer::Fitted { chosen, .. } => placement_seed(chosen),
+        Placer::Own(_) | Placer::Fit { .. } => 0,
+    }
 }
 
 /// Figures of one batch under fixed placements, per sequence.

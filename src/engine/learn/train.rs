@@ -21,9 +21,10 @@ use super::checkpoint::{self, Meta};
 use super::trainer::{build_run_model, Trainer};
 use crate::engine::data::{self, Dataset, HostBatch, Role, Sampler, Sequence};
 use crate::engine::error::invalid;
-use crate::engine::eval::{evaluate_run, EvalReport};
+use crate::engine::eval::{evaluate_run, fit, thought_map, EvalReport, Placer};
+use crate::engine::files::write_atomic;
 use crate::engine::rng::Rng;
-use crate::plan::RunPlan;
+use crate::plan::{Insertion, RunParams, RunPlan};
 
 /// How a call of [`train_run`] ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +42,8 @@ pub struct TrainOptions<'a> {
     /// Stop after this many optimiser steps in total (a checkpoint is written).
     pub stop_after: Option<usize>,
     pub progress: ProgressBar,
+    /// The sweep's bar and the steps its earlier runs account for: it follows this run's steps.
+    pub sweep: Option<(ProgressBar, u64)>,
     /// Print evaluation lines (above the progress bar).
     pub verbose: bool,
 }
@@ -146,6 +149,9 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
             }))?;
         }
         opts.progress.set_position(step as u64);
+        if let Some((bar, before)) = &opts.sweep {
+            bar.set_position(before + step as u64);
+        }
         opts.progress.set_message(format!("loss {:.4} · {:.0} tok/s", stats.loss, tokens_per_s));
 
         let last = step == learn.steps;
@@ -161,6 +167,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         let stop = opts.stop_after.is_some_and(|n| step >= n) && !last;
         if last {
             let report = last_eval.clone().ok_or_else(|| anyhow::anyhow!("no final evaluation"))?;
+            write_thought_map(trainer.built.model.as_ref(), &test, &train, params, eval_cfg.max_sequences, run_dir)?;
             let m = meta(step, tokens_seen, positions, &rng, &sampler, true, Some(report.clone()));
             checkpoint::save(&run_dir.join("final"), &trainer.built.varmap, Some(&trainer.optimizer), &m)?;
             return Ok(Outcome::Finished { eval: report, steps: step });
@@ -175,9 +182,31 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
     }
     // Only reached when a checkpoint already holds the last step: evaluate the restored model.
     let report = evaluate_run(trainer.built.model.as_ref(), &test, params, eval_cfg.max_sequences, Some(&train))?;
+    write_thought_map(trainer.built.model.as_ref(), &test, &train, params, eval_cfg.max_sequences, run_dir)?;
     let m = meta(step, tokens_seen, positions, &rng, &sampler, true, Some(report.clone()));
     checkpoint::save(&run_dir.join("final"), &trainer.built.varmap, Some(&trainer.optimizer), &m)?;
     Ok(Outcome::Finished { eval: report, steps: step })
+}
+
+/// Held-out examples per data group that `thoughts.json` keeps.
+const EXAMPLES_PER_GROUP: usize = 6;
+
+/// `thoughts.json`: where the final model puts its thoughts under the run's evaluation placement (runs trained
+/// with a way of placing thoughts; a run without thoughts has nothing to show).
+fn write_thought_map(
+    model: &dyn crate::engine::model::CausalLm,
+    test: &Dataset,
+    train: &Dataset,
+    params: &RunParams,
+    max_sequences: Option<usize>,
+    run_dir: &Path,
+) -> anyhow::Result<()> {
+    if params.episode.insertion == Insertion::None {
+        return Ok(());
+    }
+    let placer = fit(model, Placer::for_run(params), Some(train))?;
+    let map = thought_map(model, test, &placer, max_sequences, EXAMPLES_PER_GROUP)?;
+    write_atomic(&run_dir.join("thoughts.json"), serde_json::to_string_pretty(&map)?)
 }
 
 /// The host batch of the sequences at `indices`.

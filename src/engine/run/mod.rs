@@ -1,11 +1,15 @@
 //! Running a plan: [`runner`] runs every run into its output folder, [`results`] holds what a run returns and the
-//! summary table, [`report`] writes `results.json`, `report.md` and `curves.png` (drawn by [`plot`]).
+//! summary table, [`report`] writes `results.json`, `report.md`, `report.html` ([`html`]) and the charts
+//! ([`charts`]); [`folders`] reads finished output folders back for `thinktok report`.
 
-pub mod plot;
+pub mod charts;
+pub mod folders;
+pub mod html;
 pub mod report;
 pub mod results;
 pub mod runner;
 mod summary;
 
-pub use results::{table, write_atomic, Results, RichResults, RunRecord, RunResult};
+pub use crate::engine::files::write_atomic;
+pub use results::{table, Results, RichResults, RunRecord, RunResult};
 pub use runner::{check_supported, run_plan, RunOptions};

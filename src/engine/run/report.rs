@@ -1,6 +1,7 @@
 //! Sweep reports: `OUT/results.json` (every run's parameters and final figures), `OUT/report.md` (runs grouped
 //! by the swept parameters other than the seed, mean ± std over seeds, and which differences exceed the seed
-//! spread) and `OUT/curves.png` (held-out NLL against steps and against positions processed, one line per group).
+//! spread), `OUT/report.html` (the same tables with labelled charts and where the thoughts go, one self-contained
+//! file) and `OUT/curves.svg` (held-out NLL against steps and against positions processed, one line per group).
 //!
 //! Positions processed in training are counted the same way for every run (`learn::train`): every position a
 //! model pass computes for a real token or a thought, padding excluded, a forward counting 1 and a backward 2; the
@@ -10,43 +11,174 @@
 //! 1)` per step.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::plot::{chart_png, Panel, Series, PALETTE};
-use super::results::{jsonl, table, write_atomic, Results, RichResults, RunRecord, RunResult};
+use super::charts::{line_chart, Chart, Line};
+use super::html::{self, Section};
+use super::results::{jsonl, table, Results, RichResults, RunRecord, RunResult};
 use super::summary::{difficulty_table, group, group_table, spread, threads_note, transitions, Group};
 use crate::engine::data::{self, Role};
+use crate::engine::eval::ThoughtMap;
+use crate::engine::files::write_atomic;
 use crate::plan::{Plan, RunParams, RunPlan};
 
-/// Write `results.json`, `report.md` and `curves.png` into `out` for `plan` and what became of its runs.
+/// Write the reports into `out` for `plan` and what became of its runs, each run read from `out/<run-id>/`.
 pub fn write(plan: &Plan, results: &Results, out: &Path) -> anyhow::Result<()> {
-    let records: Vec<RunRecord> =
-        plan.runs.iter().zip(&results.runs).map(|(run, r)| record(run, r, out)).collect::<anyhow::Result<_>>()?;
+    let dirs: Vec<PathBuf> = plan.runs.iter().map(|r| out.join(&r.id)).collect();
+    write_from(plan, &results.runs, &dirs, out)
+}
+
+/// Write the reports into `out` for `plan`'s runs, run `i` read from `dirs[i]` (folders of several output folders
+/// when `thinktok report` combines them).
+pub fn write_from(plan: &Plan, results: &[RunResult], dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        plan.runs.len() == results.len() && results.len() == dirs.len(),
+        "a report needs one result and one folder per run"
+    );
+    let records: Vec<RunRecord> = plan
+        .runs
+        .iter()
+        .zip(results)
+        .zip(dirs)
+        .map(|((run, r), dir)| record(run, r, dir))
+        .collect::<anyhow::Result<_>>()?;
     let rich = RichResults { experiment: plan.experiment.clone(), axes: plan.axes.clone(), runs: records };
     write_atomic(&out.join("results.json"), serde_json::to_string_pretty(&rich)?)?;
     let groups = group(plan, &rich.runs);
-    let panels = [
-        Panel { series: curves(&groups, |(step, _, nll)| (*step as f64, *nll)) },
-        Panel { series: curves(&groups, |(_, pos, nll)| (*pos, *nll)) },
-    ];
-    write_atomic(&out.join("curves.png"), chart_png(&panels, 560, 380))?;
-    let text = format!(
-        "# {}\n\n{}{}\n{}{}\n{}\n## Runs\n\n{}",
-        plan.experiment,
+    let by_steps = line_chart(&Chart {
+        title: "Held-out NLL against training steps",
+        x_title: "optimiser steps",
+        y_title: "held-out NLL (nats per real token)",
+        lines: &curves(&groups, |(step, _, nll)| (*step as f64, *nll)),
+        y_from_zero: false,
+    })?;
+    let by_positions = line_chart(&Chart {
+        title: "Held-out NLL against training compute",
+        x_title: "training positions processed (forward 1, backward 2)",
+        y_title: "held-out NLL (nats per real token)",
+        lines: &curves(&groups, |(_, pos, nll)| (*pos, *nll)),
+        y_from_zero: false,
+    })?;
+    write_atomic(&out.join("curves.svg"), &by_steps)?;
+    write_atomic(&out.join("curves-positions.svg"), &by_positions)?;
+    let folders: Vec<(&RunPlan, &Path)> = plan.runs.iter().zip(dirs).map(|(r, d)| (r, d.as_path())).collect();
+    let tables = format!(
+        "{}{}\n{}{}",
         group_table(&groups),
         threads_note(&rich.runs),
         difficulty_table(&groups),
         spread(&groups),
-        key(&groups, &panels),
-        table(results)
-    ) + &transitions(plan, out);
-    write_atomic(&out.join("report.md"), text)?;
+    ) + &transitions(&folders);
+    let text = format!(
+        "# {}\n\n{tables}\n## Charts\n\n`report.html` (open it in a browser: one file, no network) has every chart \
+         and where the thoughts go; the learning curves are also in `curves.svg` (against steps) and \
+         `curves-positions.svg` (against training positions).\n\n## Runs\n\n{}",
+        plan.experiment,
+        table(&Results { experiment: plan.experiment.clone(), runs: results.to_vec() })
+    );
+    write_atomic(&out.join("report.md"), &text)?;
+    let mut sections = vec![
+        Section::Markdown(tables),
+        Section::Charts { heading: "Learning curves".into(), note: CURVES_NOTE.into(), svgs: vec![by_steps, by_positions] },
+    ];
+    sections.extend(episode_charts(&folders)?);
+    sections.extend(thought_sections(&groups, dirs, &rich.runs)?);
+    sections.push(Section::Markdown(format!("## Runs\n\n{}", table(&Results { experiment: String::new(), runs: results.to_vec() }))));
+    write_atomic(&out.join("report.html"), html::render(plan, &sections))?;
     Ok(())
 }
 
+const CURVES_NOTE: &str = "One line per group of runs (runs that differ only in the seed), the mean over its seeds \
+    at each evaluation. Training positions count every position a model pass computed for real tokens and thoughts, \
+    so runs with thoughts are compared at equal compute on the right.";
+
+/// The episode phase over steps, one line per run with an episode phase: the share of proposed thoughts the
+/// model placed itself (the rest: the fallback), and thoughts per 100 real tokens of the training batch.
+fn episode_charts(folders: &[(&RunPlan, &Path)]) -> anyhow::Result<Option<Section>> {
+    let mut share = Vec::new();
+    let mut rate = Vec::new();
+    for (run, dir) in folders {
+        let lines = jsonl(&dir.join("episodes.jsonl"));
+        let episodes: Vec<&serde_json::Value> = lines.iter().filter(|v| v["episode"] == true).collect();
+        if episodes.is_empty() {
+            continue;
+        }
+        let label = if run.label.is_empty() { run.id.clone() } else { run.label.clone() };
+        let series = |key: &str| -> Vec<(f64, f64)> {
+            thin(episodes.iter().filter_map(|v| Some((v["step"].as_f64()?, v[key].as_f64()?))).collect(), 200)
+        };
+        share.push(Line { label: label.clone(), points: series("share_by_model") });
+        rate.push(Line { label, points: series("thoughts_per_100") });
+    }
+    if share.is_empty() {
+        return Ok(None);
+    }
+    let share_svg = line_chart(&Chart {
+        title: "Episode phase: thoughts the model placed itself",
+        x_title: "optimiser steps",
+        y_title: "share placed by the model (rest: fallback)",
+        lines: &share,
+        y_from_zero: true,
+    })?;
+    let rate_svg = line_chart(&Chart {
+        title: "Episode phase: thoughts kept in training",
+        x_title: "optimiser steps",
+        y_title: "thoughts per 100 real tokens",
+        lines: &rate,
+        y_from_zero: true,
+    })?;
+    Ok(Some(Section::Charts {
+        heading: "Episode phase: from the fallback to the model's own placement".into(),
+        note: "Per run with an episode phase, from `episodes.jsonl` (at most 200 points a line).".into(),
+        svgs: vec![share_svg, rate_svg],
+    }))
+}
+
+/// At most `n` points of `points`, evenly spaced, the last one always kept.
+fn thin(points: Vec<(f64, f64)>, n: usize) -> Vec<(f64, f64)> {
+    if points.len() <= n {
+        return points;
+    }
+    let stride = points.len().div_ceil(n);
+    let last = points.last().copied();
+    let mut out: Vec<(f64, f64)> = points.into_iter().step_by(stride).collect();
+    if out.last().copied() != last {
+        out.extend(last);
+    }
+    out
+}
+
+/// Where the thoughts go: per group of runs, the first run's `thoughts.json` (the final model under the run's
+/// evaluation placement), drawn as examples with their thoughts and a chart of the thought rate by position.
+fn thought_sections(groups: &[Group<'_>], dirs: &[PathBuf], runs: &[RunRecord]) -> anyhow::Result<Vec<Section>> {
+    let mut out = Vec::new();
+    for g in groups {
+        let Some((record, map)) = g.runs.iter().find_map(|r| {
+            let i = runs.iter().position(|x| std::ptr::eq(x, *r))?;
+            let text = std::fs::read_to_string(dirs[i].join("thoughts.json")).ok()?;
+            Some((*r, serde_json::from_str::<ThoughtMap>(&text).ok()?))
+        }) else {
+            continue;
+        };
+        let lines: Vec<Line> = map
+            .rate_by_position
+            .iter()
+            .map(|(k, v)| Line { label: k.clone(), points: v.iter().enumerate().map(|(p, &r)| (p as f64, r)).collect() })
+            .collect();
+        let chart = line_chart(&Chart {
+            title: "Thoughts by position",
+            x_title: "real-token position (thoughts right before it)",
+            y_title: "thoughts per sequence",
+            lines: &lines,
+            y_from_zero: true,
+        })?;
+        out.push(Section::Thoughts { label: g.label.clone(), run: record.result.id.clone(), map, chart });
+    }
+    Ok(out)
+}
+
 /// Gather a run's figures from the runner's result and its folder.
-fn record(run: &RunPlan, result: &RunResult, out: &Path) -> anyhow::Result<RunRecord> {
-    let dir = out.join(&run.id);
+fn record(run: &RunPlan, result: &RunResult, dir: &Path) -> anyhow::Result<RunRecord> {
     // A skipped run's wall time is the one saved when it finished.
     let wall_file = dir.join("wall_s.txt");
     let wall_s = if result.status == "finished" && result.wall_s > 0.0 {
@@ -55,7 +187,7 @@ fn record(run: &RunPlan, result: &RunResult, out: &Path) -> anyhow::Result<RunRe
     } else {
         std::fs::read_to_string(&wall_file).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(result.wall_s)
     };
-    let positions = positions_by_step(&run.params, &dir)?;
+    let positions = positions_by_step(&run.params, dir)?;
     let metrics = jsonl(&dir.join("metrics.jsonl"));
     let threads = metrics.iter().rev().find_map(|v| v.get("threads")?.as_u64()).map(|t| t as usize);
     let curve: Vec<(usize, f64, f64)> = metrics
@@ -100,11 +232,10 @@ fn positions_by_step(params: &RunParams, dir: &Path) -> anyhow::Result<Box<dyn F
 }
 
 /// Mean curve of each group: per evaluation step, the mean over seeds of `(x, y)`.
-fn curves(groups: &[Group<'_>], xy: impl Fn(&(usize, f64, f64)) -> (f64, f64)) -> Vec<Series> {
+fn curves(groups: &[Group<'_>], xy: impl Fn(&(usize, f64, f64)) -> (f64, f64)) -> Vec<Line> {
     groups
         .iter()
-        .enumerate()
-        .map(|(i, g)| {
+        .map(|g| {
             let mut by_step: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
             for r in &g.runs {
                 for p in &r.curve {
@@ -118,23 +249,22 @@ fn curves(groups: &[Group<'_>], xy: impl Fn(&(usize, f64, f64)) -> (f64, f64)) -
                     (v.iter().map(|p| p.0).sum::<f64>() / n, v.iter().map(|p| p.1).sum::<f64>() / n)
                 })
                 .collect();
-            Series { color: PALETTE[i % PALETTE.len()].0, points }
+            Line { label: g.label.clone(), points }
         })
         .collect()
 }
 
-/// The key of `curves.png`: colours and axis ranges (the image has no text).
-fn key(groups: &[Group<'_>], panels: &[Panel; 2]) -> String {
-    let mut out = String::from(
-        "\n## curves.png\n\nLeft: held-out NLL (nats) against steps; right: against training \
-                                positions processed. One line per group, mean over seeds; no text in the image.\n\n",
-    );
-    for (name, p) in ["left", "right"].iter().zip(panels) {
-        let (x0, x1, y0, y1) = p.ranges();
-        out.push_str(&format!("- {name}: x {x0:.4e} … {x1:.4e}, y {y0:.4} … {y1:.4}\n"));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinning_keeps_the_ends_and_at_most_about_n_points() {
+        let pts: Vec<(f64, f64)> = (0..1001).map(|i| (i as f64, 0.0)).collect();
+        let t = thin(pts.clone(), 200);
+        assert!(t.len() <= 202, "{}", t.len());
+        assert_eq!(t.first(), pts.first());
+        assert_eq!(t.last(), pts.last());
+        assert_eq!(thin(pts[..10].to_vec(), 200).len(), 10);
     }
-    for (i, g) in groups.iter().enumerate() {
-        out.push_str(&format!("- {}: `{}`\n", PALETTE[i % PALETTE.len()].1, g.label));
-    }
-    out
 }

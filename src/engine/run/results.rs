@@ -1,9 +1,7 @@
 //! What running a plan returns: one [`RunResult`] per run, gathered in [`Results`] (`OUT/results.json`'s core),
-//! and the small table printed at the end; [`write_atomic`] for every file the run step writes.
+//! and the small table printed at the end.
 
 use std::path::Path;
-
-use anyhow::Context;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,16 +29,6 @@ pub struct RunResult {
 pub struct Results {
     pub experiment: String,
     pub runs: Vec<RunResult>,
-}
-
-/// Write `bytes` to `path` through a temporary file and a rename, so a crash never leaves a half-written file.
-/// The temporary name carries the process id, so two processes writing the same file never rename each other's.
-pub fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> anyhow::Result<()> {
-    let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move `{}` to `{}`", tmp.display(), path.display()))?;
-    Ok(())
 }
 
 /// The results as a small Markdown table.

@@ -9,13 +9,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::report;
-use super::results::{write_atomic, Results, RunResult};
+use super::results::{Results, RunResult};
 use crate::engine::device::{device, memory_shortfall};
 use crate::engine::error::invalid;
+use crate::engine::files::write_atomic;
 use crate::engine::learn::checkpoint;
 use crate::engine::learn::{describe, train_run, Outcome, TrainOptions};
 use crate::plan::{DeviceSpec, Plan, RunPlan};
@@ -104,15 +105,35 @@ fn clear_run(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn progress_bar(steps: usize, prefix: String, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
+/// Progress bars only on a terminal, and not with `--quiet`: logs stay clean.
+fn bars_visible(quiet: bool) -> bool {
+    !quiet && std::io::stderr().is_terminal()
+}
+
+fn progress_bar(multi: &MultiProgress, steps: usize, prefix: String, quiet: bool) -> ProgressBar {
+    if !bars_visible(quiet) {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(steps as u64).with_prefix(prefix);
+    let bar = multi.add(ProgressBar::new(steps as u64).with_prefix(prefix));
     if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})") {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// The sweep's bar (plans of several runs): every run's steps, run i of N, and an estimate of the time left at
+/// the pace so far (runs differ in speed, so it is rough until the slower runs have started).
+fn sweep_bar(multi: &MultiProgress, plan: &Plan, quiet: bool) -> Option<ProgressBar> {
+    if !bars_visible(quiet) || plan.runs.len() < 2 {
+        return None;
+    }
+    let total: usize = plan.runs.iter().map(|r| r.params.learn.steps).sum();
+    let bar = multi.add(ProgressBar::new(total as u64).with_prefix("sweep"));
+    if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {msg} · {percent}% of all steps · ~{eta} left")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
 }
 
 /// Run every run of `plan` in turn. Returns what became of each; writes `results.json` and `report.md`.
@@ -127,16 +148,31 @@ pub fn run_plan(plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
     std::fs::create_dir_all(&opts.out)?;
     write_atomic(&opts.out.join("plan.ron"), &to_ron(plan)?)?;
     let mut results = Results { experiment: plan.experiment.clone(), runs: Vec::new() };
+    let multi = MultiProgress::new();
+    let sweep = sweep_bar(&multi, plan, opts.quiet);
+    let mut before = 0u64;
     for (index, run) in plan.runs.iter().enumerate() {
         let label = if run.label.is_empty() { run.id.clone() } else { run.label.clone() };
         let prefix = format!("run {}/{} {label}", index + 1, plan.runs.len());
-        let result = run_one(run, &prefix, opts)?;
+        if let Some(bar) = &sweep {
+            bar.set_message(format!("run {}/{}", index + 1, plan.runs.len()));
+        }
+        let result = run_one(run, &prefix, opts, &multi, sweep.clone().map(|b| (b, before)))?;
+        let steps = run.params.learn.steps as u64;
+        match &sweep {
+            // A run finished before takes no time now: its steps leave the estimate.
+            Some(bar) if result.status == "skipped" => bar.set_length(bar.length().unwrap_or(0).saturating_sub(steps)),
+            _ => before += steps,
+        }
         if !opts.quiet {
-            eprintln!("{prefix}: {}", summary(&result));
+            multi.suspend(|| eprintln!("{prefix}: {}", summary(&result)));
         }
         results.runs.push(result);
     }
-    // results.json (every run's parameters and figures), the grouped report.md and curves.png.
+    if let Some(bar) = sweep {
+        bar.finish_and_clear();
+    }
+    // results.json (every run's parameters and figures), the grouped report.md, report.html and the charts.
     report::write(plan, &results, &opts.out)?;
     Ok(results)
 }
@@ -149,7 +185,13 @@ fn summary(result: &RunResult) -> String {
 }
 
 /// One run: skip it, continue it, or train it from the start.
-fn run_one(run: &RunPlan, prefix: &str, opts: &RunOptions) -> anyhow::Result<RunResult> {
+fn run_one(
+    run: &RunPlan,
+    prefix: &str,
+    opts: &RunOptions,
+    multi: &MultiProgress,
+    sweep: Option<(ProgressBar, u64)>,
+) -> anyhow::Result<RunResult> {
     let dir = opts.out.join(&run.id);
     let mut result = RunResult {
         id: run.id.clone(),
@@ -185,7 +227,7 @@ fn run_one(run: &RunPlan, prefix: &str, opts: &RunOptions) -> anyhow::Result<Run
     write_atomic(&dir.join("plan.ron"), &to_ron(run)?)?;
     // A device this build cannot open is the user's to fix (rebuild, or another `--device`).
     let device = device(opts.device.unwrap_or(run.params.device)).map_err(|e| invalid(format!("{e:#}")))?;
-    let progress = progress_bar(run.params.learn.steps, prefix.to_string(), opts.quiet);
+    let progress = progress_bar(multi, run.params.learn.steps, prefix.to_string(), opts.quiet);
     let started = Instant::now();
     let outcome = train_run(
         run,
@@ -195,6 +237,7 @@ fn run_one(run: &RunPlan, prefix: &str, opts: &RunOptions) -> anyhow::Result<Run
             resume_from: resume_from.as_deref(),
             stop_after: opts.stop_after,
             progress: progress.clone(),
+            sweep,
             verbose: !opts.quiet,
         },
     );

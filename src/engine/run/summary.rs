@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::results::{jsonl, RunRecord};
-use crate::plan::Plan;
+use crate::plan::{Plan, RunPlan};
 
 /// Runs that differ only in the seed.
 pub(super) struct Group<'a> {
@@ -189,10 +189,10 @@ pub(super) fn spread(groups: &[Group<'_>]) -> String {
 
 /// Per run with an episode phase: when the model's own placements took over from the fallback (from
 /// `episodes.jsonl`), and the last step's losses.
-pub(super) fn transitions(plan: &Plan, out: &Path) -> String {
+pub(super) fn transitions(folders: &[(&RunPlan, &Path)]) -> String {
     let mut rows = String::new();
-    for run in &plan.runs {
-        let lines = jsonl(&out.join(&run.id).join("episodes.jsonl"));
+    for (run, dir) in folders {
+        let lines = jsonl(&dir.join("episodes.jsonl"));
         let episodes: Vec<&serde_json::Value> = lines.iter().filter(|v| v["episode"] == true).collect();
         let Some(last) = lines.last() else { continue };
         if episodes.is_empty() {

@@ -1,0 +1,106 @@
+//! Where a run's model puts its thoughts: a handful of held-out examples per data group with the thoughts of the
+//! run's evaluation placement drawn in place, and the thought rate by position, overall and per data group.
+//!
+//! The final evaluation writes it as `OUT/<run>/thoughts.json` (runs whose placement can place thoughts);
+//! report.html draws it. The placement is the one the figures were computed under ([`super::placer`]), so the
+//! picture shows what was measured.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::placer::{place, placement_seed, Placer};
+use super::EVAL_BATCH;
+use crate::engine::data::{tokenizer, Dataset, Sequence};
+use crate::engine::model::CausalLm;
+use crate::engine::rng::Rng;
+
+/// The key of [`ThoughtMap::rate_by_position`] for every sequence.
+pub const ALL: &str = "all";
+
+/// `thoughts.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThoughtMap {
+    /// Who placed the thoughts, as in the evaluation figures (`own (fast-forward top-1)`, `rule …`).
+    pub placement: String,
+    /// Sequences placed (the evaluation's `max_sequences`).
+    pub n_sequences: usize,
+    /// The first examples of each data group (of the data, when it has no groups), in data order.
+    pub examples: Vec<PlacedExample>,
+    /// Per data group ([`ALL`]: every sequence): at real-token position `p`, the mean number of thoughts placed
+    /// right before token `p` over the sequences that have a token `p`.
+    pub rate_by_position: BTreeMap<String, Vec<f64>>,
+}
+
+/// One held-out example with its thoughts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlacedExample {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Each real token as display text (special tokens by name).
+    pub tokens: Vec<String>,
+    /// Thoughts placed right before each token (as long as `tokens`).
+    pub thoughts: Vec<u16>,
+    /// Index of the first answer token, for answer tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<usize>,
+}
+
+impl ThoughtMap {
+    /// Whether any thought was placed.
+    pub fn has_thoughts(&self) -> bool {
+        self.rate_by_position.get(ALL).is_some_and(|r| r.iter().any(|&x| x > 0.0))
+    }
+}
+
+/// Place thoughts with `placer` in the first `max_sequences` sequences of `data` (as the evaluation does) and keep
+/// `per_group` examples of each data group.
+pub fn thought_map(
+    model: &dyn CausalLm,
+    data: &Dataset,
+    placer: &Placer,
+    max_sequences: Option<usize>,
+    per_group: usize,
+) -> anyhow::Result<ThoughtMap> {
+    let n = max_sequences.map_or(data.sequences.len(), |m| m.min(data.sequences.len()));
+    // The same random choices as the evaluation that produced the figures.
+    let mut rng = Rng::derive(placement_seed(placer), "eval-placement");
+    let mut sums: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let mut examples = Vec::new();
+    let mut kept: BTreeMap<Option<String>, usize> = BTreeMap::new();
+    for chunk in data.sequences[..n].chunks(EVAL_BATCH) {
+        let seqs: Vec<&Sequence> = chunk.iter().collect();
+        let placements = place(model, &seqs, placer, &mut rng)?;
+        for (seq, placement) in chunk.iter().zip(&placements) {
+            let keys = std::iter::once(ALL.to_string()).chain(seq.group.clone());
+            for key in keys {
+                let (thoughts, seen) = sums.entry(key).or_default();
+                if thoughts.len() < seq.tokens.len() {
+                    thoughts.resize(seq.tokens.len(), 0.0);
+                    seen.resize(seq.tokens.len(), 0.0);
+                }
+                for (p, &c) in placement.counts.iter().enumerate() {
+                    thoughts[p] += f64::from(c);
+                    seen[p] += 1.0;
+                }
+            }
+            let count = kept.entry(seq.group.clone()).or_default();
+            if *count < per_group {
+                *count += 1;
+                examples.push(PlacedExample {
+                    group: seq.group.clone(),
+                    tokens: seq.tokens.iter().map(|&t| tokenizer::decode(&[t])).collect(),
+                    thoughts: placement.counts.clone(),
+                    answer: seq.answer,
+                });
+            }
+        }
+    }
+    let rate_by_position = sums
+        .into_iter()
+        .map(|(k, (thoughts, seen))| (k, thoughts.iter().zip(&seen).map(|(t, s)| t / s.max(1.0)).collect()))
+        .collect();
+    // Examples grouped by data group, in the groups' order.
+    examples.sort_by(|a: &PlacedExample, b: &PlacedExample| a.group.cmp(&b.group));
+    Ok(ThoughtMap { placement: placer.describe(), n_sequences: n, examples, rate_by_position })
+}
