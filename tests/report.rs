@@ -129,7 +129,8 @@ fn run_writes_a_readable_report_and_report_rebuilds_and_combines_it() {
     // Two output folders (a second sweep of other seeds) make one report with every run of both.
     let other = run_sweep(&dir, "b", &["seed=2..3"]);
     let both = dir.join("both");
-    let combined = thinktok(&["report", out.to_str().unwrap(), other.to_str().unwrap(), "--to", both.to_str().unwrap()]);
+    let combined =
+        thinktok(&["report", out.to_str().unwrap(), other.to_str().unwrap(), "--to", both.to_str().unwrap()]);
     assert!(combined.status.success(), "{}", text(&combined.stderr));
     let mut all = ids.clone();
     all.extend(run_ids(&other));
@@ -154,9 +155,9 @@ fn run_writes_a_readable_report_and_report_rebuilds_and_combines_it() {
 
 /// The first Chromium on PATH.
 fn chromium() -> Option<&'static str> {
-    ["chromium-headless-shell", "chromium", "google-chrome", "chrome"].into_iter().find(|name| {
-        Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success())
-    })
+    ["chromium-headless-shell", "chromium", "google-chrome", "chrome"]
+        .into_iter()
+        .find(|name| Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success()))
 }
 
 /// Render `html` in headless Chromium to `png` and check that the page rendered: the window's size, mostly white
@@ -193,5 +194,8 @@ fn screenshot(html: &Path, png: &Path) {
     assert!(dark > 0.001, "text is drawn: {dark:.5}");
     assert!(blue > 1e-5, "the first group's chart lines are drawn: {blue:.6}");
     assert!(red > 1e-5, "thought markers are drawn: {red:.6}");
-    eprintln!("rendered with {browser}: {} ({white:.3} white, {dark:.4} text, {blue:.5} blue, {red:.5} red)", png.display());
+    eprintln!(
+        "rendered with {browser}: {} ({white:.3} white, {dark:.4} text, {blue:.5} blue, {red:.5} red)",
+        png.display()
+    );
 }

@@ -109,7 +109,7 @@ pub static SOURCES: &[FnSpec] = &[
         "Pointer chasing: a random single cycle f through the letters, as pairs `xy` (f(x) = y), `?`, a start letter, k, `=`; the answer is \
          f^k(start) (`ad bf ch db eg fc ga he?c3=` → `g`).",
     ),
-    func("jsonl", &[key("path", Ty::Str, Default::Required, "File path, relative to the spec.")], "JSONL with `{\"text\": …}` or `{\"prompt\": …, \"answer\": …}` per line."),
+    func("jsonl", &[key("path", Ty::Str, Default::Required, "File path, as written (a relative one is read from the working directory).")], "JSONL with `{\"text\": …}` or `{\"prompt\": …, \"answer\": …}` per line."),
     func(
         "text",
         &[

@@ -30,7 +30,10 @@ pub fn collect(plan: Plan, out: &Path) -> anyhow::Result<Collected> {
             status: "not started".into(),
             steps: 0,
             eval: None,
-            wall_s: std::fs::read_to_string(dir.join("wall_s.txt")).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0.0),
+            wall_s: std::fs::read_to_string(dir.join("wall_s.txt"))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0.0),
         };
         let found = [("final", "finished"), ("checkpoint", "stopped")]
             .into_iter()

@@ -69,7 +69,11 @@ fn summary(plan: &Plan) -> String {
         "<p>{} run{} · axes: {}</p>\n",
         plan.runs.len(),
         if plan.runs.len() == 1 { "" } else { "s" },
-        if plan.axes.is_empty() { "none".to_string() } else { plan.axes.iter().map(|a| code(a)).collect::<Vec<_>>().join(" × ") }
+        if plan.axes.is_empty() {
+            "none".to_string()
+        } else {
+            plan.axes.iter().map(|a| code(a)).collect::<Vec<_>>().join(" × ")
+        }
     );
     let entries: Vec<Vec<(String, String)>> = plan.runs.iter().map(|r| param_entries(&r.params)).collect();
     let Some(first) = entries.first() else { return out };
@@ -202,7 +206,10 @@ mod tests {
     fn an_example_shows_its_thoughts_in_place() {
         let html = example(&map().examples[0]);
         assert!(html.contains("ab<span class=\"th\" title=\"1 thought\">θ</span> ?"), "{html}");
-        assert!(html.contains("?<span class=\"th\" title=\"3 thoughts\">θ×3</span>=<span class=\"ans\">&lt;b&gt;</span>"), "{html}");
+        assert!(
+            html.contains("?<span class=\"th\" title=\"3 thoughts\">θ×3</span>=<span class=\"ans\">&lt;b&gt;</span>"),
+            "{html}"
+        );
         assert!(html.contains("<span class=\"ans\"><span class=\"sp\">&lt;|eot|&gt;</span></span>"), "{html}");
         assert!(html.contains("(4 thoughts)"), "{html}");
     }

@@ -79,11 +79,18 @@ pub fn write_from(plan: &Plan, results: &[RunResult], dirs: &[PathBuf], out: &Pa
     write_atomic(&out.join("report.md"), &text)?;
     let mut sections = vec![
         Section::Markdown(tables),
-        Section::Charts { heading: "Learning curves".into(), note: CURVES_NOTE.into(), svgs: vec![by_steps, by_positions] },
+        Section::Charts {
+            heading: "Learning curves".into(),
+            note: CURVES_NOTE.into(),
+            svgs: vec![by_steps, by_positions],
+        },
     ];
     sections.extend(episode_charts(&folders)?);
     sections.extend(thought_sections(&groups, dirs, &rich.runs)?);
-    sections.push(Section::Markdown(format!("## Runs\n\n{}", table(&Results { experiment: String::new(), runs: results.to_vec() }))));
+    sections.push(Section::Markdown(format!(
+        "## Runs\n\n{}",
+        table(&Results { experiment: String::new(), runs: results.to_vec() })
+    )));
     write_atomic(&out.join("report.html"), html::render(plan, &sections))?;
     Ok(())
 }
@@ -163,7 +170,10 @@ fn thought_sections(groups: &[Group<'_>], dirs: &[PathBuf], runs: &[RunRecord]) 
         let lines: Vec<Line> = map
             .rate_by_position
             .iter()
-            .map(|(k, v)| Line { label: k.clone(), points: v.iter().enumerate().map(|(p, &r)| (p as f64, r)).collect() })
+            .map(|(k, v)| Line {
+                label: k.clone(),
+                points: v.iter().enumerate().map(|(p, &r)| (p as f64, r)).collect(),
+            })
             .collect();
         let chart = line_chart(&Chart {
             title: "Thoughts by position",
