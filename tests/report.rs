@@ -117,6 +117,15 @@ fn run_writes_a_readable_report_and_report_rebuilds_and_combines_it() {
     assert_readable(&written, &groups, &ids);
     assert!(read(&out.join("curves.svg")).contains("insertion=fast_forward()"));
 
+    // `eval --thoughts` on a final checkpoint writes the thoughts.json its run wrote (same placement, same data).
+    let with_thoughts: Vec<&String> = ids.iter().filter(|id| out.join(id).join("thoughts.json").is_file()).collect();
+    assert_eq!(with_thoughts.len(), 2, "the two episodic runs place thoughts, the plain ones none");
+    let again = dir.join("again.json");
+    let ckpt = out.join(with_thoughts[0]).join("final");
+    let eval = thinktok(&["eval", "--ckpt", ckpt.to_str().unwrap(), "--thoughts", again.to_str().unwrap()]);
+    assert!(eval.status.success(), "{}", text(&eval.stderr));
+    assert_eq!(read(&again), read(&out.join(with_thoughts[0]).join("thoughts.json")));
+
     // Rebuilt from the run folders alone: the same page.
     for name in ["report.html", "report.md", "results.json"] {
         std::fs::remove_file(out.join(name)).unwrap();

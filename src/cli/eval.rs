@@ -1,13 +1,16 @@
-//! `thinktok eval --ckpt DIR [--data …] [--json]`: held-out figures of a checkpoint.
+//! `thinktok eval --ckpt DIR [--data …] [--json] [--thoughts FILE]`: held-out figures of a checkpoint, and where
+//! its model puts its thoughts.
 
 use std::process::ExitCode;
 
 use crate::engine::data::{self, Role};
 use crate::engine::device::{device, parse_device};
 use crate::engine::error::invalid;
-use crate::engine::eval::placer::evaluate_run;
+use crate::engine::eval::placer::{evaluate_run, fit, Placer};
+use crate::engine::eval::thought_map;
+use crate::engine::files::write_atomic;
 use crate::engine::learn::checkpoint;
-use crate::engine::learn::{build_run_model, describe};
+use crate::engine::learn::{build_run_model, describe, THOUGHT_EXAMPLES_PER_GROUP};
 use crate::plan::{DataSource, EvalPlacement, Insertion, RunParams, RunPlan, TaskKind, TextSplit, FIT_SEQUENCES};
 
 /// Parse `--data`: `jsonl:PATH`, `text:PATH` (the whole text, no split) or `task:NAME` (the run's own task settings
@@ -115,6 +118,13 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             _ => None,
         };
         let report = evaluate_run(built.model.as_ref(), &data, &meta.run.params, None, train.as_ref())?;
+        if let Some(path) = &args.thoughts {
+            // As the run's final evaluation writes it: the same placement, on its `eval.max_sequences`.
+            let placer = fit(built.model.as_ref(), Placer::for_run(&meta.run.params), train.as_ref())?;
+            let max = meta.run.params.eval.max_sequences;
+            let map = thought_map(built.model.as_ref(), &data, &placer, max, THOUGHT_EXAMPLES_PER_GROUP)?;
+            write_atomic(path, serde_json::to_string_pretty(&map)?)?;
+        }
         anyhow::Ok((meta, data.name, report))
     })();
     let (meta, name, report) = match outcome {

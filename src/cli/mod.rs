@@ -141,6 +141,10 @@ pub struct EvalArgs {
     /// (fitted on N of the run's training sequences, default 500), `none` or `oracle` (peeks; a diagnostic).
     #[arg(long)]
     pub placement: Option<String>,
+    /// Also write where the model puts its thoughts (the run folder's `thoughts.json` format, for report.html)
+    /// to this file: held-out examples per group with their thoughts, and the thought rate by position.
+    #[arg(long, value_name = "FILE")]
+    pub thoughts: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

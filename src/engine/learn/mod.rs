@@ -10,7 +10,7 @@ pub mod train;
 pub mod trainer;
 pub mod unroll;
 
-pub use train::{describe, train_run, Outcome, TrainOptions};
+pub use train::{describe, train_run, Outcome, TrainOptions, THOUGHT_EXAMPLES_PER_GROUP};
 pub use trainer::{
     build_model, build_run_model, global_norm, learning_rate, weighted_nll_sum, Built, StepStats, Trainer,
 };

@@ -189,7 +189,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
 }
 
 /// Held-out examples per data group that `thoughts.json` keeps.
-const EXAMPLES_PER_GROUP: usize = 6;
+pub const THOUGHT_EXAMPLES_PER_GROUP: usize = 6;
 
 /// `thoughts.json`: where the final model puts its thoughts under the run's evaluation placement (runs trained
 /// with a way of placing thoughts; a run without thoughts has nothing to show).
@@ -205,7 +205,7 @@ fn write_thought_map(
         return Ok(());
     }
     let placer = fit(model, Placer::for_run(params), Some(train))?;
-    let map = thought_map(model, test, &placer, max_sequences, EXAMPLES_PER_GROUP)?;
+    let map = thought_map(model, test, &placer, max_sequences, THOUGHT_EXAMPLES_PER_GROUP)?;
     write_atomic(&run_dir.join("thoughts.json"), serde_json::to_string_pretty(&map)?)
 }
 
