@@ -15,6 +15,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod cluster;
 pub mod diagnostic;
 pub mod engine;
 pub mod lsp;

@@ -362,6 +362,7 @@ fn episodic_run_resumes(mix: ThoughtMix) {
         force: false,
         stop_after: None,
         quiet: true,
+        only: None,
     };
     let straight = scratch(&format!("continuous-straight-{mix:?}"));
     let done = run_plan(&plan, &opts(&straight)).unwrap();

@@ -41,7 +41,15 @@ fn accuracy_equals_greedy_decoding_and_padding_changes_nothing() {
     });
     run_plan(
         &plan,
-        &RunOptions { out: out.clone(), device: None, resume: false, force: false, stop_after: None, quiet: true },
+        &RunOptions {
+            out: out.clone(),
+            device: None,
+            resume: false,
+            force: false,
+            stop_after: None,
+            quiet: true,
+            only: None,
+        },
     )
     .unwrap();
     let ckpt = out.join(&plan.runs[0].id).join("final");

@@ -15,7 +15,15 @@ use thinktok::engine::run::{run_plan, RunOptions};
 use thinktok::plan::*;
 
 fn options(out: &Path) -> RunOptions {
-    RunOptions { out: out.to_path_buf(), device: None, resume: false, force: false, stop_after: None, quiet: true }
+    RunOptions {
+        out: out.to_path_buf(),
+        device: None,
+        resume: false,
+        force: false,
+        stop_after: None,
+        quiet: true,
+        only: None,
+    }
 }
 
 /// The message of an invalid-input error (panics on success or on another kind of error).

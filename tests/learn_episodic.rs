@@ -17,7 +17,15 @@ use thinktok::engine::run::{run_plan, RunOptions};
 use thinktok::plan::*;
 
 fn options(out: &std::path::Path) -> RunOptions {
-    RunOptions { out: out.to_path_buf(), device: None, resume: false, force: false, stop_after: None, quiet: true }
+    RunOptions {
+        out: out.to_path_buf(),
+        device: None,
+        resume: false,
+        force: false,
+        stop_after: None,
+        quiet: true,
+        only: None,
+    }
 }
 
 fn episodic(p: &mut RunParams) {

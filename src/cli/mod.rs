@@ -1,7 +1,9 @@
 //! The command line: argument parsing and dispatch to one module per subcommand.
 //!
 //! Exit codes: 0 success, 1 invalid input (a spec, plan, data or checkpoint that is wrong), 2 usage error (clap's own),
-//! 3 runtime failure (an I/O or engine error during a run). A closed stdout (`thinktok plan | head`) is not an error.
+//! 3 runtime failure (an I/O or engine error during a run), 75 a run stopped by SIGTERM or SIGINT with a checkpoint
+//! written (`--resume` continues it), 10 from `status`: not every run has finished. A closed stdout
+//! (`thinktok plan | head`) is not an error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +20,8 @@ mod eval;
 mod plan;
 mod report;
 mod run;
+mod status;
+mod submit;
 
 /// Experiment specs for episodic thought-token learning: check, plan, run, evaluate, benchmark.
 #[derive(Debug, Parser)]
@@ -39,6 +43,10 @@ pub enum Command {
     Eval(EvalArgs),
     /// Rebuild results.json, report.md and report.html from output folders (several: one combined report).
     Report(ReportArgs),
+    /// What became of each run of an output folder (exit 10 unless every run finished).
+    Status(StatusArgs),
+    /// Send a plan's unfinished runs to Slurm as a job array, with a dependent report job.
+    Submit(SubmitArgs),
     /// Measure speed: planning, the model, or the episode phase.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -111,6 +119,50 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run only this run of the plan: its id, or its index from 0 in plan order (what one array task of
+    /// `thinktok submit` runs). results.json and the reports are then left to `thinktok report`.
+    #[arg(long, value_name = "ID|INDEX")]
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// A spec (`.think`) or a plan (`.ron`, `.json`).
+    pub input: PathBuf,
+    /// Override a setting of a spec (`KEY=VALUE`, as for `run`). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Output folder, on storage every node sees: plan.ron, one folder per run, slurm/ (scripts, logs, job ids).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Slurm partition.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Time limit per run (`4:00:00`, `1-00:00:00`).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// GPUs per run (`--gpus-per-task`).
+    #[arg(long)]
+    pub gpus_per_run: Option<u32>,
+    /// CPU cores per run (also the run's thread count).
+    #[arg(long, default_value_t = 1)]
+    pub cpus_per_run: u32,
+    /// At most this many runs at once.
+    #[arg(long)]
+    pub throttle: Option<u32>,
+    /// A further `#SBATCH` argument (`--sbatch-arg=--account=ml`). Repeatable.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_arg: Vec<String>,
+    /// Print the scripts and the sbatch commands; write and submit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// An output folder of `thinktok run` or `thinktok submit`.
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +262,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Submit(args) => submit::run(&args),
         Command::Bench(cmd) => bench::run(&cmd),
         Command::Debug(cmd) => debug::run(&cmd),
         Command::Lsp => crate::lsp::serve(),

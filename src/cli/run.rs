@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use crate::engine::device::parse_device;
 use crate::engine::error::{invalid, is_invalid_input};
-use crate::engine::run::{run_plan, table, RunOptions};
+use crate::engine::run::{run_plan, table, RunOptions, PREEMPTED};
+use crate::engine::stop::EXIT_PREEMPTED;
 use crate::plan::Plan;
 
 /// The plan to run: the default spec, a spec file, or a plan file. Diagnostics are rendered here.
-fn load(input: Option<&Path>, set: &[String]) -> anyhow::Result<Plan> {
+pub(super) fn load(input: Option<&Path>, set: &[String]) -> anyhow::Result<Plan> {
     let compiled = match input {
         None => crate::compile_str_with("<default spec>", crate::DEFAULT_SPEC, set),
         Some(path) if path.extension().is_some_and(|e| e == "think") => crate::compile_file_with(path, set),
@@ -40,8 +41,11 @@ pub fn run(args: &super::RunArgs) -> anyhow::Result<ExitCode> {
             force: args.force,
             stop_after: args.stop_after,
             quiet: args.quiet,
+            only: args.run.clone(),
         };
-        if !args.quiet {
+        // SIGTERM (Slurm, before a preemption) and Ctrl-C stop a run at the end of its step, with a checkpoint.
+        crate::engine::stop::install_handlers();
+        if !args.quiet && args.run.is_none() {
             eprintln!(
                 "running `{}`: {} run{} into `{}`",
                 plan.experiment,
@@ -57,9 +61,19 @@ pub fn run(args: &super::RunArgs) -> anyhow::Result<ExitCode> {
         run_plan(&plan, &opts)
     })();
     match outcome {
+        Ok(results) if results.runs.iter().any(|r| r.status == PREEMPTED) => {
+            println!("{}", table(&results));
+            eprintln!(
+                "stopped by a signal with a checkpoint written: `thinktok run … --resume` continues (exit code {})",
+                EXIT_PREEMPTED
+            );
+            Ok(ExitCode::from(EXIT_PREEMPTED))
+        }
         Ok(results) => {
             println!("{}", table(&results));
-            println!("results: {}", args.out.join("results.json").display());
+            if args.run.is_none() {
+                println!("results: {}", args.out.join("results.json").display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => fail(err),

@@ -4,7 +4,7 @@
 //! [`model`] (the GPT, its KV cache, fused CPU ops) and [`data`] (sources, tokenizer, batches) → [`episode`] (the
 //! episode phase: fast-forward, rounds, gains, baselines) → [`eval`] (figures, honest placement) → [`learn`] (layout
 //! of a placement, the episodic step, the training loop, optimiser, checkpoints) → [`run`] (a plan into its output
-//! folder, sweep reports). [`device`], [`error`], [`files`] and [`rng`] are shared by all.
+//! folder, sweep reports). [`device`], [`error`], [`files`], [`rng`] and [`stop`] (stopping on a signal) are shared by all.
 
 pub mod data;
 pub mod device;
@@ -16,3 +16,4 @@ pub mod learn;
 pub mod model;
 pub mod rng;
 pub mod run;
+pub mod stop;

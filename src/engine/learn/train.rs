@@ -31,7 +31,8 @@ use crate::plan::{Insertion, RunParams, RunPlan};
 pub enum Outcome {
     /// The last step is done; the final checkpoint is written.
     Finished { eval: EvalReport, steps: usize },
-    /// Stopped early on request (`--stop-after`), with a checkpoint to resume from.
+    /// Stopped early on request (`--stop-after`, or a signal: [`crate::engine::stop`]), with a checkpoint to resume
+    /// from.
     Stopped { step: usize },
 }
 
@@ -164,7 +165,8 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
             }
             last_eval = Some(report);
         }
-        let stop = opts.stop_after.is_some_and(|n| step >= n) && !last;
+        // `--stop-after`, or a signal (SIGTERM before a preemption, Ctrl-C): a checkpoint, then return.
+        let stop = (opts.stop_after.is_some_and(|n| step >= n) || crate::engine::stop::requested()) && !last;
         if last {
             let report = last_eval.clone().ok_or_else(|| anyhow::anyhow!("no final evaluation"))?;
             write_thought_map(trainer.built.model.as_ref(), &test, &train, params, eval_cfg.max_sequences, run_dir)?;

@@ -5,11 +5,13 @@
 pub mod charts;
 pub mod folders;
 pub mod html;
+pub mod lock;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod status;
 mod summary;
 
 pub use crate::engine::files::write_atomic;
 pub use results::{table, Results, RichResults, RunRecord, RunResult};
-pub use runner::{check_supported, run_plan, RunOptions};
+pub use runner::{check_out_folder, check_supported, run_plan, select_run, RunOptions, ERROR_FILE, PREEMPTED};

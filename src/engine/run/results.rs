@@ -15,7 +15,8 @@ use crate::plan::RunParams;
 pub struct RunResult {
     pub id: String,
     pub label: String,
-    /// `finished`, `skipped` (finished before) or `stopped` (stopped early, resumable).
+    /// `finished`, `skipped` (finished before), `stopped` (stopped early, resumable) or `preempted` (stopped by a
+    /// signal, resumable).
     pub status: String,
     pub steps: usize,
     /// Held-out figures at the end (`None` when stopped before any evaluation).

@@ -12,8 +12,8 @@ use std::time::Instant;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::report;
 use super::results::{Results, RunResult};
+use super::{lock, report};
 use crate::engine::device::{device, memory_shortfall};
 use crate::engine::error::invalid;
 use crate::engine::files::write_atomic;
@@ -33,7 +33,32 @@ pub struct RunOptions {
     pub stop_after: Option<usize>,
     /// No progress bar and no evaluation lines.
     pub quiet: bool,
+    /// Run only this run of the plan (its id, or its index from 0 in plan order): what one task of a job array
+    /// runs. The shared files (results.json, report.*) are then left to `thinktok report`.
+    pub only: Option<String>,
 }
+
+/// The index of the run `which` names: a run id, or an index from 0 in plan order.
+pub fn select_run(plan: &Plan, which: &str) -> anyhow::Result<usize> {
+    if let Some(i) = plan.runs.iter().position(|r| r.id == which) {
+        return Ok(i);
+    }
+    match which.parse::<usize>() {
+        Ok(i) if i < plan.runs.len() => Ok(i),
+        Ok(i) => Err(invalid(format!(
+            "`--run {i}`: the plan has {} run(s), indexed 0 to {}",
+            plan.runs.len(),
+            plan.runs.len().saturating_sub(1)
+        ))),
+        Err(_) => Err(invalid(format!("`--run {which}`: no run of the plan has this id (nor is it an index)"))),
+    }
+}
+
+/// A run's status after a signal stopped it (a checkpoint written; `--resume` continues it).
+pub const PREEMPTED: &str = "preempted";
+
+/// The file a run folder keeps its last error in.
+pub const ERROR_FILE: &str = "error.txt";
 
 /// Refuse a plan this engine cannot run yet, before any work.
 pub fn check_supported(plan: &Plan) -> anyhow::Result<()> {
@@ -50,7 +75,7 @@ fn to_ron<T: Serialize>(value: &T) -> anyhow::Result<String> {
 /// Refuse `out` if it holds runs of another plan: its `plan.ron` lists other runs, or a run folder's `plan.ron`
 /// differs from the run of the same id. A plan of the same experiment that keeps every run of the folder's plan
 /// *extends* it (a sweep grown by new values): its finished runs are reused and the folder's plan becomes the new one.
-fn check_out_folder(plan: &Plan, out: &Path) -> anyhow::Result<()> {
+pub fn check_out_folder(plan: &Plan, out: &Path) -> anyhow::Result<()> {
     let top = out.join("plan.ron");
     if top.is_file() {
         let text = std::fs::read_to_string(&top)?;
@@ -146,12 +171,23 @@ pub fn run_plan(plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
         return Err(invalid(message));
     }
     std::fs::create_dir_all(&opts.out)?;
-    write_atomic(&opts.out.join("plan.ron"), &to_ron(plan)?)?;
+    let only = opts.only.as_deref().map(|which| select_run(plan, which)).transpose()?;
+    // Array tasks share the folder's plan.ron (written once by `submit`); a single run never rewrites it.
+    if only.is_none() || !opts.out.join("plan.ron").is_file() {
+        write_atomic(&opts.out.join("plan.ron"), &to_ron(plan)?)?;
+    }
     let mut results = Results { experiment: plan.experiment.clone(), runs: Vec::new() };
     let multi = MultiProgress::new();
-    let sweep = sweep_bar(&multi, plan, opts.quiet);
+    let sweep = if only.is_some() { None } else { sweep_bar(&multi, plan, opts.quiet) };
     let mut before = 0u64;
     for (index, run) in plan.runs.iter().enumerate() {
+        if only.is_some_and(|i| i != index) {
+            continue;
+        }
+        // A signal between two runs: the next one does not start.
+        if crate::engine::stop::requested() {
+            break;
+        }
         let label = if run.label.is_empty() { run.id.clone() } else { run.label.clone() };
         let prefix = format!("run {}/{} {label}", index + 1, plan.runs.len());
         if let Some(bar) = &sweep {
@@ -167,13 +203,20 @@ pub fn run_plan(plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
         if !opts.quiet {
             multi.suspend(|| eprintln!("{prefix}: {}", summary(&result)));
         }
+        let preempted = result.status == PREEMPTED;
         results.runs.push(result);
+        if preempted {
+            break;
+        }
     }
     if let Some(bar) = sweep {
         bar.finish_and_clear();
     }
-    // results.json (every run's parameters and figures), the grouped report.md, report.html and the charts.
-    report::write(plan, &results, &opts.out)?;
+    // results.json (every run's parameters and figures), the grouped report.md, report.html and the charts; with
+    // one run of several, or after a stop, `thinktok report` writes them from the folders.
+    if results.runs.len() == plan.runs.len() {
+        report::write(plan, &results, &opts.out)?;
+    }
     Ok(results)
 }
 
@@ -224,6 +267,9 @@ fn run_one(
         )));
     }
     std::fs::create_dir_all(&dir)?;
+    // One process per run folder, from here until this function returns.
+    let _lock = lock::acquire(&dir, &run.id)?;
+    let _ = std::fs::remove_file(dir.join(ERROR_FILE));
     write_atomic(&dir.join("plan.ron"), &to_ron(run)?)?;
     // A device this build cannot open is the user's to fix (rebuild, or another `--device`).
     let device = device(opts.device.unwrap_or(run.params.device)).map_err(|e| invalid(format!("{e:#}")))?;
@@ -243,13 +289,17 @@ fn run_one(
     );
     progress.finish_and_clear();
     result.wall_s = started.elapsed().as_secs_f64();
+    let outcome = outcome.inspect_err(|err| {
+        // `thinktok status` shows it; the next attempt removes it.
+        let _ = write_atomic(&dir.join(ERROR_FILE), format!("{err:#}\n"));
+    });
     match outcome? {
         Outcome::Finished { eval, steps } => {
             result.steps = steps;
             result.eval = Some(eval);
         }
         Outcome::Stopped { step } => {
-            result.status = "stopped".into();
+            result.status = if crate::engine::stop::requested() { PREEMPTED } else { "stopped" }.into();
             result.steps = step;
         }
     }
