@@ -21,12 +21,16 @@ pub fn request() {
 
 #[cfg(unix)]
 extern "C" fn on_signal(_: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    REQUESTED.store(true, Ordering::SeqCst);
+    // Only an atomic swap and `_exit`: async-signal-safe.
+    if REQUESTED.swap(true, Ordering::SeqCst) {
+        // A second signal: stop now, without the checkpoint (128 + SIGINT, as a shell reports an interrupt).
+        // SAFETY: `_exit` is async-signal-safe and never returns.
+        unsafe { libc::_exit(130) };
+    }
 }
 
-/// Catch SIGTERM and SIGINT from now on: they ask for a stop instead of killing the process. A second Ctrl-C
-/// still stops a run only at the end of its step; `kill -9` is always there.
+/// Catch SIGTERM and SIGINT from now on: the first asks for a stop at the end of the step (with a checkpoint); a
+/// second one ends the process at once (exit 130), without it.
 pub fn install_handlers() {
     #[cfg(unix)]
     // SAFETY: `on_signal` only stores to an atomic, which is async-signal-safe; the handler stays valid for the
