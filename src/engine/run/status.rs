@@ -62,9 +62,11 @@ pub fn status(plan: &Plan, out: &Path) -> Vec<RunStatus> {
                     Err(_) => State::NotStarted,
                 },
             };
+            // The latest of the log and the checkpoint (the log is written every few steps).
+            let saved = meta("checkpoint").map_or(0, |(_, m)| m.step);
             let step = match state {
                 State::Finished => run.params.learn.steps,
-                _ => logged.map_or(0, |s| s as usize),
+                _ => logged.map_or(0, |s| s as usize).max(saved),
             };
             RunStatus { id: run.id.clone(), label: run.label.clone(), state, step, steps: run.params.learn.steps }
         })
