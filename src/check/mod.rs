@@ -8,6 +8,7 @@ mod build;
 mod document;
 pub mod estimate;
 pub mod imports;
+pub mod memorise;
 pub mod overrides;
 pub mod redundant;
 pub mod reference;

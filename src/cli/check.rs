@@ -44,7 +44,8 @@ pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
             if let Some(message) = crate::engine::device::memory_shortfall(&plan.runs, None) {
                 eprintln!("warning: {message}; `thinktok run` will refuse it here");
             }
-            for w in crate::check::redundant::warnings(&plan) {
+            for w in crate::check::redundant::warnings(&plan).into_iter().chain(crate::check::memorise::warnings(&plan))
+            {
                 eprintln!("warning: {w}");
             }
             Ok(ExitCode::SUCCESS)

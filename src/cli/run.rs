@@ -55,7 +55,7 @@ pub fn run(args: &super::RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
         // Said even with `--quiet`: hours may go into runs that compute the same thing.
-        for w in crate::check::redundant::warnings(&plan) {
+        for w in crate::check::redundant::warnings(&plan).into_iter().chain(crate::check::memorise::warnings(&plan)) {
             eprintln!("warning: {w}");
         }
         run_plan(&plan, &opts)

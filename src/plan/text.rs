@@ -23,8 +23,8 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
     push("model.width", g.width.to_string());
     push("model.heads", g.heads.to_string());
     push("model.context", g.context.to_string());
-    push("data.train", source(&p.data.train));
-    push("data.test", source(&p.data.test));
+    push("data.train", source_text(&p.data.train));
+    push("data.test", source_text(&p.data.test));
     let e = &p.episode;
     push("episode.samples", e.samples.to_string());
     push("episode.rounds", e.rounds.to_string());
@@ -134,7 +134,8 @@ fn opt_u(x: Option<usize>) -> String {
     x.map_or("none".into(), |v| v.to_string())
 }
 
-fn source(s: &DataSource) -> String {
+/// A data source as spec text (`task.hops(letters = 8, …, count = 20000, seed = 0)`).
+pub fn source_text(s: &DataSource) -> String {
     match s {
         DataSource::Task { task, count, seed } => match task {
             TaskKind::Sum3 { digits } => format!("task.sum3(digits = {digits}, count = {count}, seed = {seed})"),
