@@ -62,15 +62,7 @@ experiment "reverse" {
     let name = dir.join("reverse.think");
     let plan =
         thinktok::compile_str(&name.display().to_string(), &spec).map_err(|d| anyhow::anyhow!(d.render(false)))?;
-    let options = RunOptions {
-        out: dir.join("out"),
-        device: None,
-        resume: false,
-        force: false,
-        stop_after: None,
-        quiet: true,
-        only: None,
-    };
+    let options = RunOptions::quiet(dir.join("out"));
     let results = run_plan(&plan, &options)?;
     let eval = results.runs[0].eval.as_ref().ok_or_else(|| anyhow::anyhow!("no evaluation"))?;
     println!("overall: NLL {:.4} nats, accuracy {:?}", eval.real_nll, eval.accuracy);

@@ -30,15 +30,7 @@ sweep {
 fn main() -> anyhow::Result<()> {
     let plan = thinktok::compile_str("tiny.think", SPEC).map_err(|d| anyhow::anyhow!(d.render(false)))?;
     let out = std::env::temp_dir().join(format!("thinktok-example-{}", std::process::id()));
-    let options = RunOptions {
-        out: out.clone(),
-        device: None,
-        resume: false,
-        force: false,
-        stop_after: None,
-        quiet: true,
-        only: None,
-    };
+    let options = RunOptions::quiet(out.clone());
     let results = run_plan(&plan, &options)?;
     for run in &results.runs {
         let eval = run.eval.as_ref().ok_or_else(|| anyhow::anyhow!("run {} has no evaluation", run.id))?;

@@ -17,15 +17,7 @@ fn logged_and_estimated(name: &str, edit: impl FnOnce(&mut RunParams)) -> (f64, 
         (p.learn.steps, p.eval.every) = (STEPS, STEPS);
         edit(p);
     });
-    let opts = RunOptions {
-        out: out.clone(),
-        device: None,
-        resume: false,
-        force: false,
-        stop_after: None,
-        quiet: true,
-        only: None,
-    };
+    let opts = RunOptions::quiet(out.clone());
     run_plan(&plan, &opts).unwrap();
     let text = std::fs::read_to_string(out.join(&plan.runs[0].id).join("metrics.jsonl")).unwrap();
     let last: Vec<serde_json::Value> = text

@@ -355,15 +355,7 @@ fn episodic_run_resumes(mix: ThoughtMix) {
         (p.learn.steps, p.eval.every, p.eval.checkpoint_every) = (6, 3, 2);
     });
     let id = &plan.runs[0].id;
-    let opts = |out: &std::path::Path| RunOptions {
-        out: out.to_path_buf(),
-        device: None,
-        resume: false,
-        force: false,
-        stop_after: None,
-        quiet: true,
-        only: None,
-    };
+    let opts = |out: &std::path::Path| RunOptions::quiet(out.to_path_buf());
     let straight = scratch(&format!("continuous-straight-{mix:?}"));
     let done = run_plan(&plan, &opts(&straight)).unwrap();
     let eval = done.runs[0].eval.clone().unwrap();

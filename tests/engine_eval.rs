@@ -39,19 +39,7 @@ fn accuracy_equals_greedy_decoding_and_padding_changes_nothing() {
         let Optimizer::AdamW { lr, .. } = &mut p.learn.optimizer;
         *lr = 1e-2;
     });
-    run_plan(
-        &plan,
-        &RunOptions {
-            out: out.clone(),
-            device: None,
-            resume: false,
-            force: false,
-            stop_after: None,
-            quiet: true,
-            only: None,
-        },
-    )
-    .unwrap();
+    run_plan(&plan, &RunOptions::quiet(out.clone())).unwrap();
     let ckpt = out.join(&plan.runs[0].id).join("final");
     let built = build_model(&plan.runs[0].params.model, &Device::Cpu, 0).unwrap();
     checkpoint::load_weights(&ckpt, &built.varmap, &Device::Cpu).unwrap();

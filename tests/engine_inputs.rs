@@ -15,15 +15,7 @@ use thinktok::engine::run::{run_plan, RunOptions};
 use thinktok::plan::*;
 
 fn options(out: &Path) -> RunOptions {
-    RunOptions {
-        out: out.to_path_buf(),
-        device: None,
-        resume: false,
-        force: false,
-        stop_after: None,
-        quiet: true,
-        only: None,
-    }
+    RunOptions::quiet(out.to_path_buf())
 }
 
 /// The message of an invalid-input error (panics on success or on another kind of error).

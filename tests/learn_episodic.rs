@@ -17,15 +17,7 @@ use thinktok::engine::run::{run_plan, RunOptions};
 use thinktok::plan::*;
 
 fn options(out: &std::path::Path) -> RunOptions {
-    RunOptions {
-        out: out.to_path_buf(),
-        device: None,
-        resume: false,
-        force: false,
-        stop_after: None,
-        quiet: true,
-        only: None,
-    }
+    RunOptions::quiet(out.to_path_buf())
 }
 
 fn episodic(p: &mut RunParams) {

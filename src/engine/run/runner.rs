@@ -38,6 +38,19 @@ pub struct RunOptions {
     pub only: Option<String>,
 }
 
+impl RunOptions {
+    /// Run every run of the plan into `out` as the command line does by default: on the plan's device, finished
+    /// runs skipped, an interrupted one refused (`resume` continues it), with progress bars.
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        Self { out: out.into(), device: None, resume: false, force: false, stop_after: None, quiet: false, only: None }
+    }
+
+    /// [`RunOptions::new`] without progress bars or evaluation lines (library use, tests).
+    pub fn quiet(out: impl Into<PathBuf>) -> Self {
+        Self { quiet: true, ..Self::new(out) }
+    }
+}
+
 /// The index of the run `which` names: a run id, or an index from 0 in plan order.
 pub fn select_run(plan: &Plan, which: &str) -> anyhow::Result<usize> {
     if let Some(i) = plan.runs.iter().position(|r| r.id == which) {
