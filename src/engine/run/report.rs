@@ -259,7 +259,10 @@ fn curves(groups: &[Group<'_>], xy: impl Fn(&(usize, f64, f64)) -> (f64, f64)) -
                     (v.iter().map(|p| p.0).sum::<f64>() / n, v.iter().map(|p| p.1).sum::<f64>() / n)
                 })
                 .collect();
-            Line { label: g.label.clone(), points }
+            // A group with no finished run is still learning: say so where its line is drawn.
+            let done = g.runs.iter().any(|r| r.result.eval.is_some());
+            let label = if done { g.label.clone() } else { format!("{} (unfinished)", g.label) };
+            Line { label, points }
         })
         .collect()
 }

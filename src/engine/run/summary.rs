@@ -44,8 +44,10 @@ fn stats(values: &[f64]) -> Option<(f64, f64)> {
 }
 
 /// A figure of every finished run of a group.
-fn figure(g: &Group<'_>, f: impl Fn(&RunRecord) -> Option<f64>) -> Option<(f64, f64)> {
-    stats(&g.runs.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+/// A figure of every finished run of a group: mean, sample std, and how many runs had it.
+fn figure(g: &Group<'_>, f: impl Fn(&RunRecord) -> Option<f64>) -> Option<(f64, f64, usize)> {
+    let values: Vec<f64> = g.runs.iter().filter_map(|r| f(r)).collect();
+    stats(&values).map(|(m, s)| (m, s, values.len()))
 }
 
 fn nll(r: &RunRecord) -> Option<f64> {
@@ -61,8 +63,13 @@ fn positions_per_token(r: &RunRecord) -> Option<f64> {
     Some(r.result.eval.as_ref()?.thoughts.as_ref()?.positions_per_real_token)
 }
 
-fn pm(v: Option<(f64, f64)>, digits: usize) -> String {
-    v.map_or("–".to_string(), |(m, s)| format!("{m:.digits$} ± {s:.digits$}"))
+/// `mean ± std`; one value has no spread, so it is shown alone (a "± 0" would read as a measured spread).
+fn pm(v: Option<(f64, f64, usize)>, digits: usize) -> String {
+    match v {
+        None => "–".to_string(),
+        Some((m, _, 1)) => format!("{m:.digits$}"),
+        Some((m, s, _)) => format!("{m:.digits$} ± {s:.digits$}"),
+    }
 }
 
 /// Which CPU thread counts trained the runs: different counts reduce in a different order, so their figures are
@@ -87,7 +94,7 @@ pub(super) fn threads_note(runs: &[RunRecord]) -> String {
 
 pub(super) fn group_table(groups: &[Group<'_>]) -> String {
     let mut out = String::from(
-        "Mean ± std over seeds (sample std). NLL: real tokens only, nats. Train positions: training compute, counted \
+        "Mean ± std over seeds (sample std; one seed: its value alone). NLL: real tokens only, nats. Train positions: training compute, counted \
          the same way for every run: positions a model pass computed for real tokens and thoughts, padding \
          excluded, a forward counting 1 and a backward 2 (episode phase 1 ×, learning passes 3 ×).\n\n| group | seeds | NLL (nats) | accuracy | thoughts/100 | positions/real token \
          | train positions | wall (s) | eval placement |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
@@ -106,7 +113,7 @@ pub(super) fn group_table(groups: &[Group<'_>]) -> String {
             pm(figure(g, accuracy), 4),
             pm(figure(g, thoughts), 1),
             pm(figure(g, positions_per_token), 3),
-            figure(g, |r| r.train_positions).map_or("–".into(), |(m, _)| format!("{m:.3e}")),
+            figure(g, |r| r.train_positions).map_or("–".into(), |(m, _, _)| format!("{m:.3e}")),
             pm(figure(g, |r| (r.result.wall_s > 0.0).then_some(r.result.wall_s)), 0),
         ));
     }
@@ -244,7 +251,8 @@ mod tests {
         assert!((m - 2.0).abs() < 1e-12 && (s - 1.0).abs() < 1e-12);
         assert_eq!(stats(&[4.0]), Some((4.0, 0.0)));
         assert_eq!(stats(&[]), None);
-        assert_eq!(pm(Some((1.0, 0.25)), 2), "1.00 ± 0.25");
+        assert_eq!(pm(Some((1.0, 0.25, 2)), 2), "1.00 ± 0.25");
+        assert_eq!(pm(Some((1.0, 0.0, 1)), 2), "1.00");
     }
 
     /// A finished run of `insertion = method` with `seed`, its final NLL and accuracy (`nll = None`: stopped
