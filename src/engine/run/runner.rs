@@ -70,6 +70,9 @@ pub fn select_run(plan: &Plan, which: &str) -> anyhow::Result<usize> {
 /// A run's status after a signal stopped it (a checkpoint written; `--resume` continues it).
 pub const PREEMPTED: &str = "preempted";
 
+/// The file a finished run keeps its training's wall time in, in seconds.
+pub const WALL_FILE: &str = "wall_s.txt";
+
 /// The file a run folder keeps its last error in.
 pub const ERROR_FILE: &str = "error.txt";
 
@@ -310,6 +313,8 @@ fn run_one(
         Outcome::Finished { eval, steps } => {
             result.steps = steps;
             result.eval = Some(eval);
+            // Kept with the run, so a report built later (`thinktok report`, array tasks) still has it.
+            write_atomic(&dir.join(WALL_FILE), format!("{}", result.wall_s))?;
         }
         Outcome::Stopped { step } => {
             result.status = if crate::engine::stop::requested() { PREEMPTED } else { "stopped" }.into();
