@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use super::results::{jsonl, RunRecord};
-use crate::plan::{Plan, RunPlan};
+use crate::plan::text::param_entries;
+use crate::plan::{Plan, RunParams, RunPlan};
 
 /// Runs that differ only in the seed.
 pub(super) struct Group<'a> {
@@ -14,7 +15,10 @@ pub(super) struct Group<'a> {
 }
 
 pub(super) fn group<'a>(plan: &Plan, runs: &'a [RunRecord]) -> Vec<Group<'a>> {
-    let mut groups: Vec<Group<'a>> = Vec::new();
+    // Runs belong together when their parameters are equal but for the seed (the swept values alone can agree for
+    // runs of different plans combined by `thinktok report`).
+    let unseeded = |r: &RunRecord| RunParams { seed: 0, ..r.params.clone() };
+    let mut groups: Vec<(RunParams, Group<'a>)> = Vec::new();
     for r in runs {
         let label = plan
             .axes
@@ -24,12 +28,30 @@ pub(super) fn group<'a>(plan: &Plan, runs: &'a [RunRecord]) -> Vec<Group<'a>> {
             .collect::<Vec<_>>()
             .join(" ");
         let label = if label.is_empty() { "all runs".to_string() } else { label };
-        match groups.iter_mut().find(|g| g.label == label) {
-            Some(g) => g.runs.push(r),
-            None => groups.push(Group { label, runs: vec![r] }),
+        let key = unseeded(r);
+        match groups.iter_mut().find(|(k, g)| *k == key && g.label == label) {
+            Some((_, g)) => g.runs.push(r),
+            None => groups.push((key, Group { label, runs: vec![r] })),
         }
     }
-    groups
+    // Groups whose labels agree: add the settings in which they differ.
+    let entries: Vec<Vec<(String, String)>> = groups.iter().map(|(k, _)| param_entries(k)).collect();
+    let labels: Vec<String> = groups.iter().map(|(_, g)| g.label.clone()).collect();
+    for (i, (_, g)) in groups.iter_mut().enumerate() {
+        let clash: Vec<usize> = (0..labels.len()).filter(|&j| j != i && labels[j] == labels[i]).collect();
+        if clash.is_empty() {
+            continue;
+        }
+        let differs = entries[i]
+            .iter()
+            .filter(|(k, v)| clash.iter().any(|&j| entries[j].iter().any(|(k2, v2)| k2 == k && v2 != v)))
+            .map(|(k, v)| format!("{}={v}", k.rsplit('.').next().unwrap_or(k)))
+            .collect::<Vec<_>>();
+        if !differs.is_empty() {
+            g.label = format!("{} {}", g.label, differs.join(" "));
+        }
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
 }
 
 /// Mean and sample standard deviation (0 for one value), or `None` without values.
@@ -360,6 +382,32 @@ mod tests {
             vec![
                 ("insertion=none()", vec!["none()-0", "none()-1"]),
                 ("insertion=interval(every = 2)", vec!["interval(every = 2)-0"]),
+            ]
+        );
+    }
+
+    /// Runs of combined plans whose swept values agree but whose other settings differ are two groups, each label
+    /// naming what differs.
+    #[test]
+    fn runs_with_equal_labels_and_other_settings_are_two_groups() {
+        let p = params();
+        let mut other = p.clone();
+        other.learn.steps += 1;
+        let runs = [
+            run(&p, "none()", 0, Some(1.0), None),
+            run(&other, "none()", 0, Some(2.0), None),
+            run(&p, "none()", 1, Some(1.5), None),
+        ];
+        let mut plan = crate::compile_str("default.think", crate::DEFAULT_SPEC).expect("compiles");
+        plan.axes = vec!["episode.insertion".into(), "seed".into()];
+        let groups = group(&plan, &runs);
+        let shape: Vec<(&str, usize)> = groups.iter().map(|g| (g.label.as_str(), g.runs.len())).collect();
+        let steps = p.learn.steps;
+        assert_eq!(
+            shape,
+            vec![
+                (format!("insertion=none() steps={steps}").as_str(), 2),
+                (format!("insertion=none() steps={}", steps + 1).as_str(), 1)
             ]
         );
     }
