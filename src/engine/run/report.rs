@@ -61,7 +61,17 @@ pub fn write_from(plan: &Plan, results: &[RunResult], dirs: &[PathBuf], out: &Pa
     })?;
     write_atomic(&out.join("curves.svg"), &by_steps)?;
     write_atomic(&out.join("curves-positions.svg"), &by_positions)?;
-    let folders: Vec<(&RunPlan, &Path)> = plan.runs.iter().zip(dirs).map(|(r, d)| (r, d.as_path())).collect();
+    // Each run named by its group and seed: plain labels can agree across combined plans.
+    let folders: Vec<(String, &Path)> = rich
+        .runs
+        .iter()
+        .zip(dirs)
+        .map(|(r, d)| {
+            let group = groups.iter().find(|g| g.runs.iter().any(|x| std::ptr::eq(*x, r)));
+            let label = group.map_or_else(|| r.result.id.clone(), |g| format!("{} seed={}", g.label, r.params.seed));
+            (label, d.as_path())
+        })
+        .collect();
     let tables = format!(
         "{}{}\n{}{}",
         group_table(&groups),
@@ -101,16 +111,16 @@ const CURVES_NOTE: &str = "One line per group of runs (runs that differ only in 
 
 /// The episode phase over steps, one line per run with an episode phase: the share of proposed thoughts the
 /// model placed itself (the rest: the fallback), and thoughts per 100 real tokens of the training batch.
-fn episode_charts(folders: &[(&RunPlan, &Path)]) -> anyhow::Result<Option<Section>> {
+fn episode_charts(folders: &[(String, &Path)]) -> anyhow::Result<Option<Section>> {
     let mut share = Vec::new();
     let mut rate = Vec::new();
-    for (run, dir) in folders {
+    for (label, dir) in folders {
         let lines = jsonl(&dir.join("episodes.jsonl"));
         let episodes: Vec<&serde_json::Value> = lines.iter().filter(|v| v["episode"] == true).collect();
         if episodes.is_empty() {
             continue;
         }
-        let label = if run.label.is_empty() { run.id.clone() } else { run.label.clone() };
+        let label = label.clone();
         let series = |key: &str| -> Vec<(f64, f64)> {
             thin(episodes.iter().filter_map(|v| Some((v["step"].as_f64()?, v[key].as_f64()?))).collect(), 200)
         };

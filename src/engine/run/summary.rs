@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::results::{jsonl, RunRecord};
 use crate::plan::text::param_entries;
-use crate::plan::{Plan, RunParams, RunPlan};
+use crate::plan::{Plan, RunParams};
 
 /// Runs that differ only in the seed.
 pub(super) struct Group<'a> {
@@ -218,9 +218,9 @@ pub(super) fn spread(groups: &[Group<'_>]) -> String {
 
 /// Per run with an episode phase: when the model's own placements took over from the fallback (from
 /// `episodes.jsonl`), and the last step's losses.
-pub(super) fn transitions(folders: &[(&RunPlan, &Path)]) -> String {
+pub(super) fn transitions(folders: &[(String, &Path)]) -> String {
     let mut rows = String::new();
-    for (run, dir) in folders {
+    for (label, dir) in folders {
         let lines = jsonl(&dir.join("episodes.jsonl"));
         let episodes: Vec<&serde_json::Value> = lines.iter().filter(|v| v["episode"] == true).collect();
         let Some(last) = lines.last() else { continue };
@@ -238,7 +238,7 @@ pub(super) fn transitions(folders: &[(&RunPlan, &Path)]) -> String {
         let f = |k: &str| last[k].as_f64().map_or("–".into(), |v| format!("{v:.4}"));
         rows.push_str(&format!(
             "| {} | {} | {} | {:.2} | {} | {} | {} | {} |\n",
-            if run.label.is_empty() { &run.id } else { &run.label },
+            label,
             first(&|s| s > 0.0),
             first(&|s| s >= 0.5),
             episodes.last().map_or(0.0, |v| share(v)),
