@@ -4,6 +4,7 @@
 
 pub mod charts;
 pub mod folders;
+mod groups;
 pub mod html;
 pub mod lock;
 pub mod report;

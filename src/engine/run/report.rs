@@ -14,9 +14,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::charts::{line_chart, Chart, Line};
+use super::groups::{group, Group};
 use super::html::{self, Section};
 use super::results::{jsonl, table, Results, RichResults, RunRecord, RunResult};
-use super::summary::{difficulty_table, group, group_table, spread, threads_note, transitions, Group};
+use super::summary::{difficulty_table, group_table, spread, threads_note, transitions};
 use crate::engine::data::{self, Role};
 use crate::engine::eval::ThoughtMap;
 use crate::engine::files::write_atomic;
