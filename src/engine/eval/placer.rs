@@ -24,6 +24,7 @@
 use candle_core::{Tensor, D};
 
 use super::figures::{EvalReport, GroupedSums, ThoughtFigures, EVAL_BATCH};
+use super::thought_map::{MapCollector, ThoughtMap};
 use crate::engine::data::{Dataset, Sequence};
 use crate::engine::episode::baselines::{self, BaselineInput};
 use crate::engine::episode::fast_forward::{fast_forward, score};
@@ -207,12 +208,39 @@ pub fn evaluate_run(
     evaluate_with(model, data, &placer, max_sequences)
 }
 
+/// [`evaluate_run`], and from the same placements where thoughts go ([`ThoughtMap`], `per_group` examples of each
+/// data group): one placement pass for both.
+pub fn evaluate_run_mapped(
+    model: &dyn CausalLm,
+    data: &Dataset,
+    params: &RunParams,
+    max_sequences: Option<usize>,
+    train: Option<&Dataset>,
+    per_group: usize,
+) -> anyhow::Result<(EvalReport, ThoughtMap)> {
+    let placer = fit(model, Placer::for_run(params), train)?;
+    let mut map = MapCollector::new(per_group);
+    let report = evaluate_collecting(model, data, &placer, max_sequences, Some(&mut map))?;
+    Ok((report, map.finish(&placer)))
+}
+
 /// Evaluate `model` on the first `max_sequences` sequences of `data` with thoughts placed by `placer`.
 pub fn evaluate_with(
     model: &dyn CausalLm,
     data: &Dataset,
     placer: &Placer,
     max_sequences: Option<usize>,
+) -> anyhow::Result<EvalReport> {
+    evaluate_collecting(model, data, placer, max_sequences, None)
+}
+
+/// [`evaluate_with`], handing every placed sequence to `map` too.
+fn evaluate_collecting(
+    model: &dyn CausalLm,
+    data: &Dataset,
+    placer: &Placer,
+    max_sequences: Option<usize>,
+    mut map: Option<&mut MapCollector>,
 ) -> anyhow::Result<EvalReport> {
     let n = max_sequences.map_or(data.sequences.len(), |m| m.min(data.sequences.len()));
     // The same evaluation placement at every evaluation of a run.
@@ -224,6 +252,9 @@ pub fn evaluate_with(
         let figures = score_batch(model, &seqs, &placements)?;
         for (i, seq) in chunk.iter().enumerate() {
             sums.add(seq, figures.nll[i], figures.n_tokens[i], figures.right[i], placements[i].total());
+            if let Some(map) = map.as_deref_mut() {
+                map.add(seq, &placements[i]);
+            }
         }
     }
     let (real, thoughts) = (sums.all.real_tokens.max(1) as f64, sums.all.thoughts as f64);

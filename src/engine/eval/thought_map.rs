@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::placer::{place, placement_seed, Placer};
 use super::EVAL_BATCH;
 use crate::engine::data::{tokenizer, Dataset, Sequence};
+use crate::engine::episode::Placement;
 use crate::engine::model::CausalLm;
 use crate::engine::rng::Rng;
 
@@ -53,6 +54,67 @@ impl ThoughtMap {
     }
 }
 
+/// Accumulates a [`ThoughtMap`] from placed sequences, in data order.
+#[derive(Debug, Default)]
+pub(crate) struct MapCollector {
+    per_group: usize,
+    sums: BTreeMap<String, (Vec<f64>, Vec<f64>)>,
+    examples: Vec<PlacedExample>,
+    kept: BTreeMap<Option<String>, usize>,
+    n_sequences: usize,
+}
+
+impl MapCollector {
+    /// Keep `per_group` examples of each data group.
+    pub fn new(per_group: usize) -> Self {
+        Self { per_group, ..Self::default() }
+    }
+
+    /// One placed sequence.
+    pub fn add(&mut self, seq: &Sequence, placement: &Placement) {
+        self.n_sequences += 1;
+        let keys = std::iter::once(ALL.to_string()).chain(seq.group.clone());
+        for key in keys {
+            let (thoughts, seen) = self.sums.entry(key).or_default();
+            if thoughts.len() < seq.tokens.len() {
+                thoughts.resize(seq.tokens.len(), 0.0);
+                seen.resize(seq.tokens.len(), 0.0);
+            }
+            for (p, &c) in placement.counts.iter().enumerate() {
+                thoughts[p] += f64::from(c);
+                seen[p] += 1.0;
+            }
+        }
+        let count = self.kept.entry(seq.group.clone()).or_default();
+        if *count < self.per_group {
+            *count += 1;
+            self.examples.push(PlacedExample {
+                group: seq.group.clone(),
+                tokens: seq.tokens.iter().map(|&t| tokenizer::decode(&[t])).collect(),
+                thoughts: placement.counts.clone(),
+                answer: seq.answer,
+            });
+        }
+    }
+
+    /// The map of everything added, placed by `placer`.
+    pub fn finish(mut self, placer: &Placer) -> ThoughtMap {
+        let rate_by_position = self
+            .sums
+            .into_iter()
+            .map(|(k, (thoughts, seen))| (k, thoughts.iter().zip(&seen).map(|(t, s)| t / s.max(1.0)).collect()))
+            .collect();
+        // Examples grouped by data group, in the groups' order.
+        self.examples.sort_by(|a, b| a.group.cmp(&b.group));
+        ThoughtMap {
+            placement: placer.describe(),
+            n_sequences: self.n_sequences,
+            examples: self.examples,
+            rate_by_position,
+        }
+    }
+}
+
 /// Place thoughts with `placer` in the first `max_sequences` sequences of `data` (as the evaluation does) and keep
 /// `per_group` examples of each data group.
 pub fn thought_map(
@@ -65,42 +127,12 @@ pub fn thought_map(
     let n = max_sequences.map_or(data.sequences.len(), |m| m.min(data.sequences.len()));
     // The same random choices as the evaluation that produced the figures.
     let mut rng = Rng::derive(placement_seed(placer), "eval-placement");
-    let mut sums: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-    let mut examples = Vec::new();
-    let mut kept: BTreeMap<Option<String>, usize> = BTreeMap::new();
+    let mut map = MapCollector::new(per_group);
     for chunk in data.sequences[..n].chunks(EVAL_BATCH) {
         let seqs: Vec<&Sequence> = chunk.iter().collect();
-        let placements = place(model, &seqs, placer, &mut rng)?;
-        for (seq, placement) in chunk.iter().zip(&placements) {
-            let keys = std::iter::once(ALL.to_string()).chain(seq.group.clone());
-            for key in keys {
-                let (thoughts, seen) = sums.entry(key).or_default();
-                if thoughts.len() < seq.tokens.len() {
-                    thoughts.resize(seq.tokens.len(), 0.0);
-                    seen.resize(seq.tokens.len(), 0.0);
-                }
-                for (p, &c) in placement.counts.iter().enumerate() {
-                    thoughts[p] += f64::from(c);
-                    seen[p] += 1.0;
-                }
-            }
-            let count = kept.entry(seq.group.clone()).or_default();
-            if *count < per_group {
-                *count += 1;
-                examples.push(PlacedExample {
-                    group: seq.group.clone(),
-                    tokens: seq.tokens.iter().map(|&t| tokenizer::decode(&[t])).collect(),
-                    thoughts: placement.counts.clone(),
-                    answer: seq.answer,
-                });
-            }
+        for (seq, placement) in chunk.iter().zip(&place(model, &seqs, placer, &mut rng)?) {
+            map.add(seq, placement);
         }
     }
-    let rate_by_position = sums
-        .into_iter()
-        .map(|(k, (thoughts, seen))| (k, thoughts.iter().zip(&seen).map(|(t, s)| t / s.max(1.0)).collect()))
-        .collect();
-    // Examples grouped by data group, in the groups' order.
-    examples.sort_by(|a: &PlacedExample, b: &PlacedExample| a.group.cmp(&b.group));
-    Ok(ThoughtMap { placement: placer.describe(), n_sequences: n, examples, rate_by_position })
+    Ok(map.finish(placer))
 }

@@ -21,7 +21,7 @@ use super::checkpoint::{self, Meta};
 use super::trainer::{build_run_model, Trainer};
 use crate::engine::data::{self, Dataset, HostBatch, Role, Sampler, Sequence};
 use crate::engine::error::invalid;
-use crate::engine::eval::{evaluate_run, fit, thought_map, EvalReport, Placer};
+use crate::engine::eval::{evaluate_run, evaluate_run_mapped, EvalReport};
 use crate::engine::files::write_atomic;
 use crate::engine::rng::Rng;
 use crate::plan::{Insertion, RunParams, RunPlan};
@@ -157,8 +157,8 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
 
         let last = step == learn.steps;
         if step % eval_cfg.every.max(1) == 0 || last {
-            let report =
-                evaluate_run(trainer.built.model.as_ref(), &test, params, eval_cfg.max_sequences, Some(&train))?;
+            let model = trainer.built.model.as_ref();
+            let report = evaluate(model, &test, &train, params, eval_cfg.max_sequences, last.then_some(run_dir))?;
             metrics.write(json!({ "step": step, "positions": positions, "eval": report }))?;
             if opts.verbose {
                 opts.progress.suspend(|| eprintln!("  step {step:>6}  {}", describe(&report)));
@@ -169,7 +169,6 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         let stop = (opts.stop_after.is_some_and(|n| step >= n) || crate::engine::stop::requested()) && !last;
         if last {
             let report = last_eval.clone().ok_or_else(|| anyhow::anyhow!("no final evaluation"))?;
-            write_thought_map(trainer.built.model.as_ref(), &test, &train, params, eval_cfg.max_sequences, run_dir)?;
             let m = meta(step, tokens_seen, positions, &rng, &sampler, true, Some(report.clone()));
             checkpoint::save(&run_dir.join("final"), &trainer.built.varmap, Some(&trainer.optimizer), &m)?;
             return Ok(Outcome::Finished { eval: report, steps: step });
@@ -183,8 +182,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         }
     }
     // Only reached when a checkpoint already holds the last step: evaluate the restored model.
-    let report = evaluate_run(trainer.built.model.as_ref(), &test, params, eval_cfg.max_sequences, Some(&train))?;
-    write_thought_map(trainer.built.model.as_ref(), &test, &train, params, eval_cfg.max_sequences, run_dir)?;
+    let report = evaluate(trainer.built.model.as_ref(), &test, &train, params, eval_cfg.max_sequences, Some(run_dir))?;
     let m = meta(step, tokens_seen, positions, &rng, &sampler, true, Some(report.clone()));
     checkpoint::save(&run_dir.join("final"), &trainer.built.varmap, Some(&trainer.optimizer), &m)?;
     Ok(Outcome::Finished { eval: report, steps: step })
@@ -193,22 +191,26 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
 /// Held-out examples per data group that `thoughts.json` keeps.
 pub const THOUGHT_EXAMPLES_PER_GROUP: usize = 6;
 
-/// `thoughts.json`: where the final model puts its thoughts under the run's evaluation placement (runs trained
-/// with a way of placing thoughts; a run without thoughts has nothing to show).
-fn write_thought_map(
+/// A held-out evaluation of the run's model. The final one (`final_dir`: the run folder) also writes
+/// `thoughts.json` from the same placements — where the model puts its thoughts, for runs trained with a way of
+/// placing them (a run without thoughts has nothing to show).
+fn evaluate(
     model: &dyn crate::engine::model::CausalLm,
     test: &Dataset,
     train: &Dataset,
     params: &RunParams,
     max_sequences: Option<usize>,
-    run_dir: &Path,
-) -> anyhow::Result<()> {
-    if params.episode.insertion == Insertion::None {
-        return Ok(());
+    final_dir: Option<&Path>,
+) -> anyhow::Result<EvalReport> {
+    match final_dir {
+        Some(dir) if params.episode.insertion != Insertion::None => {
+            let (report, map) =
+                evaluate_run_mapped(model, test, params, max_sequences, Some(train), THOUGHT_EXAMPLES_PER_GROUP)?;
+            write_atomic(&dir.join("thoughts.json"), serde_json::to_string_pretty(&map)?)?;
+            Ok(report)
+        }
+        _ => evaluate_run(model, test, params, max_sequences, Some(train)),
     }
-    let placer = fit(model, Placer::for_run(params), Some(train))?;
-    let map = thought_map(model, test, &placer, max_sequences, THOUGHT_EXAMPLES_PER_GROUP)?;
-    write_atomic(&run_dir.join("thoughts.json"), serde_json::to_string_pretty(&map)?)
 }
 
 /// The host batch of the sequences at `indices`.
