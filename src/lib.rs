@@ -22,6 +22,7 @@ pub mod lsp;
 pub mod plan;
 pub mod plan_diff;
 pub mod plan_file;
+pub mod pretrained;
 pub mod print;
 pub mod syntax;
 

@@ -5,12 +5,17 @@ use super::resolve::Ctx;
 use super::tree::{Node, RBlock, RCall, RVal};
 use crate::plan::*;
 
-/// Build one run's parameters. `None` only when an earlier error left a value missing (already reported).
-pub fn params(root: &RBlock) -> Option<RunParams> {
+/// Build one run's parameters; `model` is the pretrained model already inspected, if the run has one. `None` only
+/// when an earlier error left a value missing (already reported).
+pub fn params(root: &RBlock, model: Option<ModelConfig>) -> Option<RunParams> {
+    let model = match model {
+        Some(m) => m,
+        None => gpt(root.block("model")?)?,
+    };
     Some(RunParams {
         seed: uint(root.entries.get("seed")?)?,
         device: device(call(root.entries.get("device")?)?)?,
-        model: model(root.block("model")?)?,
+        model,
         data: data(root.block("data")?)?,
         episode: episode(root.block("episode")?)?,
         learn: learn(root.block("learn")?)?,
@@ -114,7 +119,7 @@ fn device(c: &RCall) -> Option<DeviceSpec> {
     })
 }
 
-fn model(b: &RBlock) -> Option<ModelConfig> {
+fn gpt(b: &RBlock) -> Option<ModelConfig> {
     Some(ModelConfig::Gpt(GptConfig {
         layers: b.u("layers")?,
         width: b.u("width")?,
@@ -274,26 +279,18 @@ fn eval(b: &RBlock) -> Option<EvalConfig> {
 /// Checks that relate several keys; each error points at the key that was set (or the block).
 pub fn relations(ctx: &mut Ctx, root: &RBlock, p: &RunParams) {
     let at = |path: &[&str]| root.span_of(path).or(root.span).unwrap_or_default();
-    let ModelConfig::Gpt(gpt) = &p.model;
-    if gpt.width % gpt.heads != 0 {
-        let divisors: Vec<String> =
-            (1..=gpt.width.min(64)).filter(|d| gpt.width % d == 0).map(|d| d.to_string()).collect();
-        let d = ctx.err(
-            "E0304",
-            at(&["model", "heads"]),
-            format!("`heads` must divide `width`: {} heads do not divide width {}", gpt.heads, gpt.width),
-            "does not divide `width`",
-        );
-        d.push_hint(format!("heads that divide {}: {}", gpt.width, divisors.join(", ")));
+    let context = p.model.context();
+    if let ModelConfig::Gpt(gpt) = &p.model {
+        heads_divide_width(ctx, &at(&["model", "heads"]), gpt);
     }
     for (key, src) in [("train", &p.data.train), ("test", &p.data.test)] {
         if let DataSource::Task { task, .. } = src {
             let len = super::estimate::task_tokens(task);
-            if len > gpt.context {
+            if len > context {
                 ctx.err(
                     "E0310",
                     at(&["data", key]),
-                    format!("`{key}` sequences are up to {len} tokens, longer than `model.context = {}`", gpt.context),
+                    format!("`{key}` sequences are up to {len} tokens, longer than `model.context = {}`", context),
                     "does not fit the context",
                 )
                 .push_hint(format!(
@@ -346,16 +343,30 @@ pub fn relations(ctx: &mut Ctx, root: &RBlock, p: &RunParams) {
             .push_hint("lower `max_consecutive` or raise `thought_budget`");
         }
     }
-    if p.episode.thought_budget >= gpt.context {
+    if p.episode.thought_budget >= context {
         ctx.err(
             "E0309",
             at(&["episode", "thought_budget"]),
             format!(
                 "`thought_budget = {}` leaves no room for real tokens in a context of {}",
-                p.episode.thought_budget, gpt.context
+                p.episode.thought_budget, context
             ),
             "too large for the context",
         )
         .push_hint("lower `thought_budget` or raise `model.context`");
+    }
+}
+
+fn heads_divide_width(ctx: &mut Ctx, at: &crate::diagnostic::Span, gpt: &GptConfig) {
+    if gpt.width % gpt.heads != 0 {
+        let divisors: Vec<String> =
+            (1..=gpt.width.min(64)).filter(|d| gpt.width % d == 0).map(|d| d.to_string()).collect();
+        let d = ctx.err(
+            "E0304",
+            *at,
+            format!("`heads` must divide `width`: {} heads do not divide width {}", gpt.heads, gpt.width),
+            "does not divide `width`",
+        );
+        d.push_hint(format!("heads that divide {}: {}", gpt.width, divisors.join(", ")));
     }
 }

@@ -207,21 +207,35 @@ fn sub_block(ctx: &mut Ctx, block: &mut RBlock, b: &Block, prefix: &str, seen: &
         let span = args.first().map_or(b.kind.span, |a| a.value.span);
         ctx.err("E0217", span, format!("the `{}` block takes no arguments", sub.name), "unexpected arguments");
     }
+    // A label may select a variant with its own keys (`model pretrained`); an unlabelled block keeps the kind an
+    // earlier file gave it.
+    let mut spec_here = None;
+    if let Some(label) = &b.label {
+        let labels = sub.all_labels();
+        if labels.is_empty() {
+            ctx.err("E0218", label.span, format!("the `{}` block takes no label", sub.name), "unexpected label")
+                .push_hint(format!("write `{} {{ … }}`", sub.name));
+        } else if let Some(variant) = sub.with_label(&label.name) {
+            spec_here = Some((variant, label.name.clone()));
+        } else {
+            let d = ctx.err("E0219", label.span, format!("unknown {} `{}`", sub.name, label.name), "not a known kind");
+            d.push_hint(did_you_mean(&label.name, &labels));
+        }
+    }
     let entry =
         block.entries.entry(sub.name).or_insert_with(|| Node { val: RVal::Block(RBlock::defaults(sub)), span: None });
     entry.span = Some(b.kind.span);
+    if let Some((variant, _)) = spec_here {
+        let same = matches!(&entry.val, RVal::Block(inner) if std::ptr::eq(inner.spec, variant));
+        if !same {
+            // Another kind than before (an import's `model gpt`): start from this kind's defaults.
+            entry.val = RVal::Block(RBlock::defaults(variant));
+        }
+    }
     let RVal::Block(inner) = &mut entry.val else { return };
     inner.span = Some(b.kind.span);
-    if let Some(label) = &b.label {
-        if sub.labels.is_empty() {
-            ctx.err("E0218", label.span, format!("the `{}` block takes no label", sub.name), "unexpected label")
-                .push_hint(format!("write `{} {{ … }}`", sub.name));
-        } else if !sub.labels.contains(&label.name.as_str()) {
-            let d = ctx.err("E0219", label.span, format!("unknown {} `{}`", sub.name, label.name), "not a known kind");
-            d.push_hint(did_you_mean(&label.name, sub.labels));
-        } else {
-            inner.label = Some(label.name.clone());
-        }
+    if let Some((_, label)) = spec_here {
+        inner.label = Some(label);
     }
     let prefix = format!("{prefix}{}.", sub.name);
     apply_items(ctx, inner, &b.items, &prefix, seen);

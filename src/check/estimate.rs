@@ -121,21 +121,68 @@ fn passes(p: &RunParams) -> Passes {
     }
 }
 
+/// What the estimates need of a model, whatever its kind.
+struct Dims {
+    layers: usize,
+    width: usize,
+    heads: usize,
+    context: usize,
+    vocab: usize,
+    /// Every parameter.
+    params: u64,
+    /// Parameters that are trained (gradients and optimiser state).
+    trained: u64,
+    /// Parameters not multiplied per position (embedding tables).
+    embedding: u64,
+}
+
+fn dims(p: &RunParams) -> Dims {
+    let gated = p.episode.thoughts == ThoughtKind::Continuous && p.episode.mix == ThoughtMix::Gated;
+    let (width, layers) = (p.model.width(), p.model.layers());
+    let mix = if gated { (width * width) as u64 } else { 0 }; // the gated mix's projection
+    match &p.model {
+        ModelConfig::Gpt(g) => {
+            let params = gpt_parameters(g) + mix;
+            let embedding = g.vocab_size as u64 * g.width as u64 + g.context as u64 * g.width as u64;
+            Dims {
+                layers,
+                width,
+                heads: g.heads,
+                context: g.context,
+                vocab: g.vocab_size,
+                params,
+                trained: params,
+                embedding,
+            }
+        }
+        ModelConfig::Pretrained(m) => {
+            let s = &m.shape;
+            let params = s.parameters() + mix;
+            let per_block = (params - mix)
+                .saturating_sub(m.vocab_size as u64 * width as u64 * if s.tied { 1 } else { 2 } + width as u64)
+                / layers.max(1) as u64;
+            let trained = match m.train {
+                TrainPart::All => params,
+                TrainPart::Last { layers: n } => {
+                    m.vocab_size as u64 * width as u64 + n as u64 * per_block + width as u64 + mix
+                }
+            };
+            let embedding = m.vocab_size as u64 * width as u64;
+            Dims { layers, width, heads: s.heads, context: m.context, vocab: m.vocab_size, params, trained, embedding }
+        }
+    }
+}
+
 /// Estimates for one run.
 pub fn estimate(p: &RunParams) -> Estimates {
-    let ModelConfig::Gpt(g) = &p.model;
-    let mix = if p.episode.thoughts == ThoughtKind::Continuous && p.episode.mix == ThoughtMix::Gated {
-        (g.width * g.width) as u64 // the gated mix's projection
-    } else {
-        0
-    };
-    let params = gpt_parameters(g) + mix;
+    let g = dims(p);
+    let params = g.params;
     let real = real_tokens(&p.data.train, g.context) as u64;
     let positions = (real + thoughts_per_sequence(&p.episode, real as usize) as u64).min(g.context as u64);
     let seqs = (p.learn.batch * p.learn.accumulate) as u64;
     let tokens_per_step = seqs * real;
-    let non_embedding = params.saturating_sub(g.vocab_size as u64 * g.width as u64 + g.context as u64 * g.width as u64);
-    let head = (g.vocab_size * g.width) as f64;
+    let non_embedding = params.saturating_sub(g.embedding);
+    let head = (g.vocab * g.width) as f64;
     // per position: weights (non-embedding + head), plus causal attention over on average half the positions
     let fwd_per_position = 2.0 * (non_embedding as f64 + head) + 2.0 * (g.layers * g.width) as f64 * positions as f64;
     let mut passes = passes(p);
@@ -154,7 +201,7 @@ pub fn estimate(p: &RunParams) -> Estimates {
     let episode = fwd_per_position * episode_positions;
     let steps = p.learn.steps as f64;
     let run_flops = steps * (forward + backward + episode);
-    let peak = peak_memory(p, g, params, positions, seqs);
+    let peak = peak_memory(p, &g, positions, seqs);
     Estimates {
         parameters: params,
         tokens_per_step,
@@ -173,12 +220,13 @@ pub fn estimate(p: &RunParams) -> Estimates {
 /// attention scores heads·positions² per sequence per layer, logits vocab per position) and the KV caches of the
 /// episode phase and evaluation (keys and values per layer over the context, and each position's hidden state with
 /// continuous thoughts, for the larger of `samples` and `batch` rows); and the examples held in memory.
-fn peak_memory(p: &RunParams, g: &GptConfig, params: u64, positions: u64, seqs: u64) -> u64 {
+fn peak_memory(p: &RunParams, g: &Dims, positions: u64, seqs: u64) -> u64 {
     let f = |x: usize| x as f64;
     let (width, layers, heads) = (f(g.width), f(g.layers), f(g.heads));
     let (positions, seqs) = (positions as f64, seqs as f64);
-    let weights = 16.0 * params as f64;
-    let acts = seqs * positions * (16.0 * width * layers + f(g.vocab_size)) * 4.0;
+    // f32 weights; gradients and two AdamW moments of the trained ones
+    let weights = 4.0 * g.params as f64 + 12.0 * g.trained as f64;
+    let acts = seqs * positions * (16.0 * width * layers + f(g.vocab)) * 4.0;
     let scores = seqs * heads * positions * positions * layers * 4.0;
     let cache = if p.episode.insertion == Insertion::None {
         0.0

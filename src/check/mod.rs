@@ -10,6 +10,7 @@ pub mod estimate;
 pub mod imports;
 pub mod memorise;
 pub mod overrides;
+mod pretrained;
 pub mod redundant;
 pub mod reference;
 mod resolve;
@@ -47,6 +48,7 @@ pub fn check(sources: &Sources, files: &[SpecAst]) -> Result<Plan, Diagnostics> 
         }
     }
     let labels = short_names(&expansion.axes);
+    let mut inspections = pretrained::Inspections::default();
     let mut runs: Vec<RunPlan> = Vec::with_capacity(expansion.points.len());
     let mut spans: Vec<Vec<Span>> = Vec::with_capacity(expansion.points.len());
     for point in &points {
@@ -55,7 +57,12 @@ pub fn check(sources: &Sources, files: &[SpecAst]) -> Result<Plan, Diagnostics> 
         for (axis, value) in point {
             ok &= resolve::set(&mut ctx, &mut root, &expansion.axes[*axis].key, value);
         }
-        let Some(params) = build::params(&root).filter(|_| ok) else { continue };
+        let model = match pretrained::model(&mut ctx, &root, &mut inspections) {
+            Some(None) => continue,
+            Some(Some(model)) => Some(model),
+            None => None,
+        };
+        let Some(params) = build::params(&root, model).filter(|_| ok) else { continue };
         build::relations(&mut ctx, &root, &params);
         let mut swept = BTreeMap::new();
         let mut label = Vec::new();

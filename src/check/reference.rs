@@ -21,6 +21,10 @@ pub fn reference() -> String {
                 None => b.name.to_string(),
             };
             block(&mut out, b, &head);
+            for v in b.variants {
+                let head = format!("{} {}", v.name, v.labels.first().copied().unwrap_or_default());
+                block(&mut out, v, &head);
+            }
         }
     }
     let _ = writeln!(out, "### Sweep distributions (inside `sample(count = N, seed = S) {{ … }}`)\n");

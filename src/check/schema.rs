@@ -19,6 +19,7 @@ pub static EXPERIMENT: BlockSpec = BlockSpec {
     name: "experiment",
     labels: &[],
     doc: "One experiment: `experiment \"name\" { … }`. Its settings are the base of every run of the sweep.",
+    variants: &[],
     keys: &[
         key("seed", Ty::Int(ge(0.0)), Default::Int(0), "Seed of model initialisation, batching and the episode phase."),
         key(
@@ -53,6 +54,7 @@ pub static MODEL: BlockSpec = BlockSpec {
     name: "model",
     labels: &["gpt"],
     doc: "`model gpt { … }`: the own small GPT (learned positions, pre-LayerNorm, causal attention, GELU MLP, byte vocabulary of 260).",
+    variants: &[&PRETRAINED],
     keys: &[
         key("layers", Ty::Int(ge(1.0)), Default::Int(2), "Transformer blocks."),
         key("width", Ty::Int(ge(1.0)), Default::Int(128), "Embedding width; `heads` must divide it."),
@@ -60,6 +62,27 @@ pub static MODEL: BlockSpec = BlockSpec {
         key("context", Ty::Int(ge(2.0)), Default::Int(64), "Maximum positions (real tokens plus thoughts)."),
     ],
 };
+
+pub static PRETRAINED: BlockSpec = BlockSpec {
+    name: "model",
+    labels: &["pretrained"],
+    doc: "`model pretrained { path = \"…\" }`: a pretrained llama-architecture checkpoint, fine-tuned: a GGUF file (F32, F16, BF16, Q4_0, Q4_1 or Q8_0, dequantised to f32) or a Hugging Face folder (`config.json`, `model.safetensors`, `tokenizer.json`). Its shape and tokenizer come from the checkpoint (read when the spec is checked); `<|thought|>` and the engine's other special tokens are appended to its vocabulary.",
+    variants: &[],
+    keys: &[
+        key("path", Ty::Str, Default::Required, "The `.gguf` file or Hugging Face folder, relative to the working directory."),
+        key("context", Ty::Int(ge(2.0)), Default::Int(256), "Positions used at once (real tokens plus thoughts), at most the checkpoint's own context."),
+        key("train", Ty::Choice(TRAIN_PARTS), Default::Call("all"), "Which parameters are trained; the rest stay as loaded."),
+    ],
+};
+
+pub static TRAIN_PARTS: &[FnSpec] = &[
+    func("all", &[], "Every parameter."),
+    func(
+        "last",
+        &[key("layers", Ty::Int(ge(0.0)), Default::Int(2), "Trained blocks, counted from the top.")],
+        "The token embedding (a tied head and the thought token's row with it), the last `layers` blocks and the final norm.",
+    ),
+];
 
 const COUNT: KeySpec = key("count", Ty::Int(ge(1.0)), Default::Int(10000), "Number of generated sequences.");
 const TASK_SEED: KeySpec =
@@ -129,6 +152,7 @@ pub static DATA: BlockSpec = BlockSpec {
     name: "data",
     labels: &[],
     doc: "Training and held-out data.",
+    variants: &[],
     keys: &[
         key("train", Ty::Choice(SOURCES), Default::Required, "Training data."),
         key("test", Ty::Choice(SOURCES), Default::Required, "Held-out data (must differ from `train`)."),
@@ -269,6 +293,7 @@ pub static EPISODE: BlockSpec = BlockSpec {
     name: "episode",
     labels: &[],
     doc: "The episode phase: insert thoughts, score them by gain, keep the best, cull the worst.",
+    variants: &[],
     keys: &[
         key("samples", Ty::Int(ge(2.0)), Default::Int(32), "Sequences per episode batch (the notes' 2N)."),
         key("rounds", Ty::Int(ge(1.0)), Default::Int(16), "Propose-score-cull rounds."),
@@ -340,6 +365,7 @@ pub static LEARN: BlockSpec = BlockSpec {
     name: "learn",
     labels: &[],
     doc: "The learning phase (forward + backward on the kept placement).",
+    variants: &[],
     keys: &[
         key("steps", Ty::Int(ge(1.0)), Default::Int(1000), "Optimiser steps."),
         key("batch", Ty::Int(ge(1.0)), Default::Int(32), "Sequences per micro-batch."),
@@ -395,6 +421,7 @@ pub static EVAL: BlockSpec = BlockSpec {
     name: "eval",
     labels: &[],
     doc: "Evaluation and checkpoints.",
+    variants: &[],
     keys: &[
         key("every", Ty::Int(ge(1.0)), Default::Int(200), "Evaluate every this many steps (and at the end)."),
         key(

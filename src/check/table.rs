@@ -192,10 +192,26 @@ pub struct BlockSpec {
     /// Allowed labels; empty: no label. The first is the default.
     pub labels: &'static [&'static str],
     pub doc: &'static str,
+    /// Blocks of the same name with other labels and their own keys (`model pretrained { … }` beside
+    /// `model gpt { … }`): a label of one of them selects its keys.
+    pub variants: &'static [&'static BlockSpec],
 }
 
 impl BlockSpec {
     pub fn key(&self, name: &str) -> Option<&'static KeySpec> {
         self.keys.iter().find(|k| k.name == name)
+    }
+
+    /// The block spec that `label` selects: this one, or one of its variants.
+    pub fn with_label(&'static self, label: &str) -> Option<&'static BlockSpec> {
+        if self.labels.contains(&label) {
+            return Some(self);
+        }
+        self.variants.iter().copied().find(|v| v.labels.contains(&label))
+    }
+
+    /// Every label this block accepts, its variants' included.
+    pub fn all_labels(&self) -> Vec<&'static str> {
+        self.labels.iter().chain(self.variants.iter().flat_map(|v| v.labels.iter())).copied().collect()
     }
 }

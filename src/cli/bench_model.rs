@@ -15,7 +15,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use serde::Serialize;
 
-use crate::engine::data::Batch;
+use crate::engine::data::{Batch, Tokenizer};
 use crate::engine::device::{device, parse_device};
 use crate::engine::learn::{Built, Trainer};
 use crate::engine::model::{process_cpu_seconds, Gpt};
@@ -160,7 +160,7 @@ fn benchmark_trainer(cfg: &GptConfig, dev: &Device, clip: Option<f64>) -> anyhow
         real_loss: RealLoss::Kept,
         thought_norm: ThoughtNorm::PerThought,
     };
-    Trainer::new(Built { model: Box::new(model), varmap }, &learn)
+    Trainer::new(Built { model: Box::new(model), varmap, tokenizer: Tokenizer::Bytes }, &learn)
 }
 
 /// Median wall and CPU seconds of `repeats` runs of `f`, after one untimed warm-up run.

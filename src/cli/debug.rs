@@ -1,4 +1,4 @@
-//! `thinktok debug ast|resolved SPEC`: views of the pipeline's intermediate stages. Prone to change.
+//! `thinktok debug ast|resolved SPEC`, `debug tokens --model PATH FILE`: views of the pipeline's intermediate stages. Prone to change.
 
 use std::process::ExitCode;
 
@@ -24,6 +24,22 @@ pub fn run(cmd: &DebugCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(super::EXIT_INVALID));
             }
         },
+        DebugCommand::Tokens { model, file } => {
+            let outcome = (|| {
+                let loaded = super::model_source::load(None, Some(model), 2, None, |_| Ok(()))?;
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| crate::engine::error::invalid(format!("cannot read `{}`: {e}", file.display())))?;
+                let crate::engine::data::Tokenizer::Subword(sub) = &loaded.built.tokenizer else {
+                    return Err(crate::engine::error::invalid("not a pretrained model's tokenizer"));
+                };
+                let ids: Vec<u32> = sub.encode(&text)?.iter().filter_map(|&id| sub.order().to_model(id)).collect();
+                Ok(ids)
+            })();
+            match outcome {
+                Ok(ids) => println!("{}", serde_json::to_string(&ids)?),
+                Err(err) => return super::run::fail(err),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

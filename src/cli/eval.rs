@@ -4,13 +4,11 @@
 use std::process::ExitCode;
 
 use crate::engine::data::{self, Role};
-use crate::engine::device::{device, parse_device};
 use crate::engine::error::invalid;
 use crate::engine::eval::placer::{evaluate_run, fit, Placer};
 use crate::engine::eval::thought_map;
 use crate::engine::files::write_atomic;
-use crate::engine::learn::checkpoint;
-use crate::engine::learn::{build_run_model, describe, THOUGHT_EXAMPLES_PER_GROUP};
+use crate::engine::learn::{describe, THOUGHT_EXAMPLES_PER_GROUP};
 use crate::plan::{DataSource, EvalPlacement, Insertion, RunParams, RunPlan, TaskKind, TextSplit, FIT_SEQUENCES};
 
 /// Parse `--data`: `jsonl:PATH`, `text:PATH` (the whole text, no split) or `task:NAME` (the run's own task settings
@@ -83,37 +81,52 @@ pub fn apply_placement(text: &str, params: &mut RunParams) -> anyhow::Result<()>
 
 pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
     let outcome = (|| {
-        let (dir, mut meta) = checkpoint::read_meta(&args.ckpt)?;
-        // The run in `meta.json` is checked as a plan file's run is (a hand-edited one never reaches the engine).
-        let name = dir.join("meta.json").display().to_string();
-        let estimates = crate::plan_file::validate_run(&name, "its run", &meta.run).map_err(|problems| {
-            invalid(format!("the checkpoint's `{name}` is not a run thinktok wrote:\n\n{}", problems.join("\n")))
-        })?;
-        if let Some(text) = &args.placement {
-            apply_placement(text, &mut meta.run.params)?;
+        if args.model.is_some() && args.data.is_none() {
+            return Err(invalid(
+                "`--model` evaluates a pretrained model as published: give the data, e.g. `--data text:PATH`",
+            ));
         }
-        let spec = match args.device.as_deref() {
-            Some(text) => parse_device(text).map_err(|e| invalid(format!("{e:#}")))?,
-            None => meta.run.params.device,
+        let adjust = |run: &mut RunPlan| match &args.placement {
+            Some(text) => apply_placement(text, &mut run.params),
+            None => Ok(()),
         };
-        meta.run.estimates = estimates;
-        if let Some(message) = crate::engine::device::memory_shortfall(std::slice::from_ref(&meta.run), Some(spec)) {
-            return Err(invalid(message));
-        }
-        let device = device(spec)?;
-        let built = build_run_model(&meta.run.params, &device)?;
-        checkpoint::load_weights(&dir, &built.varmap, &device)?;
+        let loaded = super::model_source::load(
+            args.ckpt.as_deref(),
+            args.model.as_deref(),
+            args.context,
+            args.device.as_deref(),
+            adjust,
+        )?;
+        let (built, step) = (&loaded.built, loaded.step);
+        let meta = Shown {
+            run: loaded.run.clone(),
+            step,
+            what: loaded.ckpt.as_ref().map_or_else(
+                || args.model.as_ref().map_or(String::new(), |m| format!("model `{}`", m.display())),
+                |d| format!("checkpoint `{}`", d.display()),
+            ),
+        };
         let source = match &args.data {
             Some(text) => parse_data(text, &meta.run)?,
             None => meta.run.params.data.test.clone(),
         };
-        let data = data::load(&source, Role::Test, crate::engine::data::data_context(&meta.run.params, &source))?;
+        let data = data::load_with(
+            &built.tokenizer,
+            &source,
+            Role::Test,
+            crate::engine::data::data_context(&meta.run.params, &source),
+        )?;
         // Thoughts placed as the run was evaluated: its own policy or its baseline rule, never the continuation.
         // A `fit_threshold` placement is fitted on the run's own training data, never on the data evaluated.
         let train = match meta.run.params.eval.placement {
             EvalPlacement::FitThreshold { .. } => {
                 let source = &meta.run.params.data.train;
-                Some(data::load(source, Role::Train, crate::engine::data::data_context(&meta.run.params, source))?)
+                Some(data::load_with(
+                    &built.tokenizer,
+                    source,
+                    Role::Train,
+                    crate::engine::data::data_context(&meta.run.params, source),
+                )?)
             }
             _ => None,
         };
@@ -149,7 +162,7 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
         });
         println!("{value}");
     } else {
-        println!("checkpoint `{}` (run {}, step {})", args.ckpt.display(), meta.run.id, meta.step);
+        println!("{} (run {}, step {})", meta.what, meta.run.id, meta.step);
         println!("data: {name} ({} sequences)", report.n_sequences);
         println!("{}", describe(&report));
         for (group, g) in &report.groups {
@@ -159,4 +172,11 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the output names: the run, its step, and the checkpoint or model it came from.
+struct Shown {
+    run: RunPlan,
+    step: usize,
+    what: String,
 }

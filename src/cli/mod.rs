@@ -17,6 +17,8 @@ mod bench_plan;
 mod check;
 mod debug;
 mod eval;
+mod generate;
+mod model_source;
 mod plan;
 mod report;
 mod run;
@@ -41,6 +43,8 @@ pub enum Command {
     Run(RunArgs),
     /// Evaluate a checkpoint on held-out data.
     Eval(EvalArgs),
+    /// Continue prompts with a checkpoint or a pretrained model, its own thoughts hidden (or shown).
+    Generate(GenerateArgs),
     /// Rebuild results.json, report.md and report.html from output folders (several: one combined report).
     Report(ReportArgs),
     /// What became of each run of an output folder (exit 10 unless every run finished).
@@ -178,8 +182,14 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// A checkpoint folder (`model.safetensors` + `meta.json`).
-    #[arg(long)]
-    pub ckpt: PathBuf,
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+    pub ckpt: Option<PathBuf>,
+    /// A pretrained model as published, instead of a checkpoint: a `.gguf` file or a Hugging Face folder.
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Positions per sequence with `--model` (text is cut into sequences of this many tokens).
+    #[arg(long, default_value_t = 256, requires = "model")]
+    pub context: usize,
     /// Data to evaluate on: `jsonl:PATH`, `text:PATH` or `task:NAME`; the run's test data if omitted.
     #[arg(long)]
     pub data: Option<String>,
@@ -197,6 +207,46 @@ pub struct EvalArgs {
     /// to this file: held-out examples per group with their thoughts, and the thought rate by position.
     #[arg(long, value_name = "FILE")]
     pub thoughts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// A checkpoint folder (`model.safetensors` + `meta.json`).
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+    pub ckpt: Option<PathBuf>,
+    /// A pretrained model as published: a `.gguf` file or a Hugging Face folder.
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Context of a `--model` (prompt plus generated tokens plus thoughts).
+    #[arg(long, default_value_t = 512, requires = "model")]
+    pub context: usize,
+    /// A prompt (repeat for several; they are generated as one batch).
+    #[arg(long, short = 'p')]
+    pub prompt: Vec<String>,
+    /// A file of prompts, one per line (empty lines skipped).
+    #[arg(long, value_name = "FILE")]
+    pub prompts: Option<PathBuf>,
+    /// Real tokens to generate per prompt, at most.
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: usize,
+    /// 0 for greedy decoding; otherwise sample at this temperature.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// Seed of the sampler.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Thoughts per prompt, at most (default: the run's `thought_budget`).
+    #[arg(long)]
+    pub thoughts: Option<usize>,
+    /// Print `<|thought|>` where the model thought.
+    #[arg(long)]
+    pub show_thoughts: bool,
+    /// Print one JSON object per prompt.
+    #[arg(long)]
+    pub json: bool,
+    /// `cpu` or `cuda:N`.
+    #[arg(long)]
+    pub device: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -250,6 +300,13 @@ pub enum DebugCommand {
     Ast { spec: PathBuf },
     /// The resolved plan as RON, without estimates masked.
     Resolved { spec: PathBuf },
+    /// The token ids a pretrained model's tokenizer gives a text file (its own ids, as JSON).
+    Tokens {
+        /// A `.gguf` file or a Hugging Face folder.
+        #[arg(long)]
+        model: PathBuf,
+        file: PathBuf,
+    },
 }
 
 /// Parse arguments, dispatch, and map the outcome to an exit code.
@@ -261,6 +318,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Generate(args) => generate::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Submit(args) => submit::run(&args),

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod files;
 pub mod learn;
 pub mod model;
+pub mod pretrained;
 pub mod rng;
 pub mod run;
 pub mod stop;

@@ -12,9 +12,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 mod data;
+mod model;
 pub mod text;
 
 pub use data::{DataConfig, DataSource, IntRange, PairOrder, TaskKind, TextSplit};
+pub use model::{CheckpointFormat, GptConfig, LlamaShape, ModelConfig, PretrainedConfig, TrainPart, SPECIAL_TOKENS};
 
 /// Version of the serialised plan format.
 pub const FORMAT_VERSION: u32 = 1;
@@ -100,24 +102,6 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 pub enum DeviceSpec {
     Cpu,
     Cuda(usize),
-}
-
-/// The model to train.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum ModelConfig {
-    /// The own small GPT (learned positions, pre-LayerNorm, causal attention, GELU MLP).
-    Gpt(GptConfig),
-}
-
-/// Sizes of the own GPT.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GptConfig {
-    pub layers: usize,
-    pub width: usize,
-    pub heads: usize,
-    /// Maximum positions (real tokens plus thoughts) the model sees at once.
-    pub context: usize,
-    pub vocab_size: usize,
 }
 
 /// The episode phase (and the choice of insertion strategy, which includes the baselines).

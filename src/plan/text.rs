@@ -17,12 +17,27 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
             DeviceSpec::Cuda(i) => format!("cuda({i})"),
         },
     );
-    let ModelConfig::Gpt(g) = &p.model;
-    push("model", "gpt".into());
-    push("model.layers", g.layers.to_string());
-    push("model.width", g.width.to_string());
-    push("model.heads", g.heads.to_string());
-    push("model.context", g.context.to_string());
+    match &p.model {
+        ModelConfig::Gpt(g) => {
+            push("model", "gpt".into());
+            push("model.layers", g.layers.to_string());
+            push("model.width", g.width.to_string());
+            push("model.heads", g.heads.to_string());
+            push("model.context", g.context.to_string());
+        }
+        ModelConfig::Pretrained(m) => {
+            push("model", "pretrained".into());
+            push("model.path", format!("{:?}", m.path));
+            push("model.context", m.context.to_string());
+            push(
+                "model.train",
+                match m.train {
+                    TrainPart::All => "all()".into(),
+                    TrainPart::Last { layers } => format!("last(layers = {layers})"),
+                },
+            );
+        }
+    }
     push("data.train", source_text(&p.data.train));
     push("data.test", source_text(&p.data.test));
     let e = &p.episode;
@@ -190,8 +205,11 @@ pub fn spec_text(params: &RunParams) -> String {
     let mut out = format!("version = {FORMAT_VERSION}\nexperiment \"plan\" {{\n");
     for (key, value) in param_entries(params) {
         let value = match (key.as_str(), &params.episode.insertion) {
-            // The model block's label is implied: the language has one model kind.
-            ("model", _) => continue,
+            // The model block's label is its kind: an empty labelled block selects it, the dotted keys fill it.
+            ("model", _) => {
+                out.push_str(&format!("  model {value} {{}}\n"));
+                continue;
+            }
             // `max_consecutive` at its default is left unwritten, as a spec leaves it: the checker compares it
             // with the budget only where it was written.
             ("episode.insertion", Insertion::FastForward { max_consecutive: 2, .. }) => {

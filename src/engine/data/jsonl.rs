@@ -4,13 +4,13 @@
 use std::path::Path;
 
 use super::Sequence;
-use crate::engine::data::tokenizer;
+use crate::engine::data::Tokenizer;
 use crate::engine::error::invalid;
 use crate::plan::EOT_ID;
 
 /// The sequences of the JSONL file at `path`. Text lines longer than `context` tokens are truncated; a prompt and
 /// answer that do not fit are refused (cutting them would drop the answer). Every problem names the line.
-pub fn load(path: &str, context: usize) -> anyhow::Result<Vec<Sequence>> {
+pub fn load(tok: &Tokenizer, path: &str, context: usize) -> anyhow::Result<Vec<Sequence>> {
     let text = super::text::read_text(Path::new(path))?;
     let mut sequences = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -32,7 +32,7 @@ pub fn load(path: &str, context: usize) -> anyhow::Result<Vec<Sequence>> {
         }
         let sequence = match (field("text")?, field("prompt")?, field("answer")?) {
             (Some(text), None, None) => {
-                let mut tokens = tokenizer::encode(&text);
+                let mut tokens = tok.encode(&text)?;
                 tokens.push(EOT_ID);
                 tokens.truncate(context);
                 if tokens.len() < 2 {
@@ -44,7 +44,7 @@ pub fn load(path: &str, context: usize) -> anyhow::Result<Vec<Sequence>> {
                 if prompt.is_empty() || answer.is_empty() {
                     return Err(at("`prompt` and `answer` must both be non-empty".into()));
                 }
-                let sequence = Sequence::answer(&prompt, &answer);
+                let sequence = Sequence::answer_with(tok, &prompt, &answer)?;
                 if sequence.tokens.len() > context {
                     return Err(at(format!(
                         "prompt and answer make {} tokens, more than the model's context of {context}",

@@ -6,14 +6,17 @@
 
 pub mod batch;
 pub mod jsonl;
+pub mod subword;
 pub mod tasks;
 pub mod text;
 pub mod tokenizer;
 
 use crate::engine::error::invalid;
-use crate::plan::{DataSource, ModelConfig, RunParams, EOT_ID};
+use crate::plan::{DataSource, RunParams, EOT_ID};
 
 pub use batch::{Batch, HostBatch, Sampler, SamplerState};
+pub use subword::{Subword, VocabOrder};
+pub use tokenizer::Tokenizer;
 
 /// Which side of an experiment a source feeds: it matters for tasks with held-out items (`multiply`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,11 +44,19 @@ impl Sequence {
         Self { tokens, answer: None, answer_len: 0, group: None }
     }
 
-    /// `prompt`, `answer`, end-of-text; the loss covers the answer and the end-of-text.
+    /// `prompt`, `answer`, end-of-text as bytes; the loss covers the answer and the end-of-text.
     pub fn answer(prompt: &str, answer: &str) -> Self {
-        let mut tokens = tokenizer::encode(prompt);
+        Self::answer_ids(tokenizer::encode(prompt), tokenizer::encode(answer))
+    }
+
+    /// [`Sequence::answer`] with the run's tokenizer (prompt and answer tokenized apart, so the answer's tokens
+    /// are its own).
+    pub fn answer_with(tok: &Tokenizer, prompt: &str, answer: &str) -> anyhow::Result<Self> {
+        Ok(Self::answer_ids(tok.encode(prompt)?, tok.encode(answer)?))
+    }
+
+    fn answer_ids(mut tokens: Vec<u32>, answer_tokens: Vec<u32>) -> Self {
         let start = tokens.len();
-        let answer_tokens = tokenizer::encode(answer);
         let answer_len = answer_tokens.len();
         tokens.extend(answer_tokens);
         tokens.push(EOT_ID);
@@ -100,8 +111,14 @@ pub fn source_name(source: &DataSource) -> String {
     }
 }
 
-/// Load `source` for `role`, every sequence fitting `context` tokens, or a clear invalid-input error.
+/// Load `source` for `role` as bytes (the own GPT): see [`load_with`].
 pub fn load(source: &DataSource, role: Role, context: usize) -> anyhow::Result<Dataset> {
+    load_with(&Tokenizer::Bytes, source, role, context)
+}
+
+/// Load `source` for `role` with the run's tokenizer, every sequence fitting `context` tokens, or a clear
+/// invalid-input error.
+pub fn load_with(tok: &Tokenizer, source: &DataSource, role: Role, context: usize) -> anyhow::Result<Dataset> {
     let name = source_name(source);
     let sequences = match source {
         DataSource::Task { task, count, seed } => {
@@ -117,11 +134,11 @@ pub fn load(source: &DataSource, role: Role, context: usize) -> anyhow::Result<D
             }
             tasks::generate(task, *count, *seed, role)
                 .into_iter()
-                .map(|e| Sequence::answer(&e.prompt, &e.answer).in_group(e.group))
-                .collect()
+                .map(|e| Ok(Sequence::answer_with(tok, &e.prompt, &e.answer)?.in_group(e.group)))
+                .collect::<anyhow::Result<Vec<_>>>()?
         }
-        DataSource::Jsonl { path } => jsonl::load(path, context)?,
-        DataSource::Text { path, split, holdout } => text::load(path, *split, *holdout, context)?,
+        DataSource::Jsonl { path } => jsonl::load(tok, path, context)?,
+        DataSource::Text { path, split, holdout } => text::load(tok, path, *split, *holdout, context)?,
     };
     Ok(Dataset { name, sequences })
 }
@@ -131,10 +148,10 @@ pub fn load(source: &DataSource, role: Role, context: usize) -> anyhow::Result<D
 /// loads its data this way, so all of them see the same sequences. Generated tasks keep the full context: their
 /// lengths are fixed by the task.
 pub fn data_context(params: &RunParams, source: &DataSource) -> usize {
-    let ModelConfig::Gpt(gpt) = &params.model;
+    let context = params.model.context();
     match source {
-        DataSource::Task { .. } => gpt.context,
-        _ => gpt.context.saturating_sub(params.episode.thought_budget).max(2),
+        DataSource::Task { .. } => context,
+        _ => context.saturating_sub(params.episode.thought_budget).max(2),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Sequence;
-use crate::engine::data::tokenizer;
+use crate::engine::data::Tokenizer;
 use crate::engine::error::invalid;
 use crate::plan::{TextSplit, EOT_ID};
 
@@ -65,11 +65,17 @@ fn is_held_out(index: usize, holdout: f64) -> bool {
 
 /// The `split` part of the text at `path`: documents joined by end-of-text, cut into sequences of `context` tokens;
 /// each sequence goes to the held-out part with probability `holdout` (by a fixed hash of its index).
-pub fn load(path: &str, split: TextSplit, holdout: f64, context: usize) -> anyhow::Result<Vec<Sequence>> {
+pub fn load(
+    tok: &Tokenizer,
+    path: &str,
+    split: TextSplit,
+    holdout: f64,
+    context: usize,
+) -> anyhow::Result<Vec<Sequence>> {
     let root = Path::new(path);
     let mut stream = Vec::new();
     for file in text_files(root)? {
-        stream.extend(tokenizer::encode(&read_text(&file)?));
+        stream.extend(tok.encode(&read_text(&file)?)?);
         stream.push(EOT_ID);
     }
     let context = context.max(2);

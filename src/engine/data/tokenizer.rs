@@ -5,6 +5,39 @@
 
 use crate::plan::{BYTE_VOCAB, EOT_ID, PAD_ID, RESERVED_ID, THOUGHT_ID, VOCAB_SIZE};
 
+/// How a run's text becomes token ids: bytes for the own GPT, the checkpoint's own tokenizer for a pretrained model.
+#[derive(Debug, Clone)]
+pub enum Tokenizer {
+    Bytes,
+    Subword(super::subword::Subword),
+}
+
+impl Tokenizer {
+    /// The engine ids of `text` (never a special id of the engine's).
+    pub fn encode(&self, text: &str) -> anyhow::Result<Vec<u32>> {
+        match self {
+            Tokenizer::Bytes => Ok(encode(text)),
+            Tokenizer::Subword(s) => s.encode(text),
+        }
+    }
+
+    /// Ids that end a generation (end of text; a pretrained model's own end-of-sequence token too).
+    pub fn stop_ids(&self) -> Vec<u32> {
+        match self {
+            Tokenizer::Bytes => vec![EOT_ID],
+            Tokenizer::Subword(s) => s.stop_ids().to_vec(),
+        }
+    }
+
+    /// The text of `ids` for display (specials by name).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        match self {
+            Tokenizer::Bytes => decode(ids),
+            Tokenizer::Subword(s) => s.decode(ids),
+        }
+    }
+}
+
 /// Number of token ids (bytes plus specials).
 pub const fn vocab_size() -> usize {
     VOCAB_SIZE

@@ -3,6 +3,7 @@
 //! and evaluates a run's model under it; [`thought_map`] shows where that placement puts the thoughts.
 
 pub mod figures;
+pub mod generate;
 pub mod placer;
 pub mod thought_map;
 

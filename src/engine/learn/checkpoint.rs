@@ -22,6 +22,15 @@ pub const CHECKPOINT_VERSION: u32 = 1;
 /// The tokenizer every checkpoint of this engine uses.
 pub const TOKENIZER: &str = "byte-260";
 
+/// The tokenizer a checkpoint of `model` records: [`TOKENIZER`] for the own GPT, `checkpoint` for a pretrained
+/// model (its own tokenizer, read from the checkpoint the run names).
+pub fn tokenizer_name(model: &crate::plan::ModelConfig) -> &'static str {
+    match model {
+        crate::plan::ModelConfig::Gpt(_) => TOKENIZER,
+        crate::plan::ModelConfig::Pretrained(_) => "checkpoint",
+    }
+}
+
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const META_FILE: &str = "meta.json";
@@ -108,9 +117,10 @@ pub fn read_meta(dir: &Path) -> anyhow::Result<(PathBuf, Meta)> {
     let text = std::fs::read_to_string(&path).map_err(|e| invalid(format!("cannot read `{}`: {e}", path.display())))?;
     let meta: Meta = serde_json::from_str(&text)
         .map_err(|e| invalid(format!("`{}` is not a thinktok checkpoint: {e}", path.display())))?;
-    if meta.tokenizer != TOKENIZER {
+    let expected = tokenizer_name(&meta.run.params.model);
+    if meta.tokenizer != expected {
         return Err(invalid(format!(
-            "checkpoint `{}` uses tokenizer `{}`; this thinktok has `{TOKENIZER}`",
+            "checkpoint `{}` uses tokenizer `{}`; this thinktok has `{expected}` for its model",
             found.display(),
             meta.tokenizer
         )));

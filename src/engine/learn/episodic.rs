@@ -33,7 +33,7 @@ use crate::engine::episode::fast_forward::{fast_forward, thought_inputs};
 use crate::engine::episode::{default_chunk, run_episode, EpisodeInput, Placement, RoundStats, Thought};
 use crate::engine::eval::placer::{self, Placer};
 use crate::engine::rng::Rng;
-use crate::plan::{Insertion, ModelConfig, RealLoss, RunParams, ThoughtNorm};
+use crate::plan::{Insertion, RealLoss, RunParams, ThoughtNorm};
 
 /// The episodic learning state of one run.
 pub struct Episodic {
@@ -298,12 +298,12 @@ fn learning_logits(
     if !model.continuous_thoughts() || placements.iter().all(|p| p.total() == 0) {
         return Ok((model.forward(&batch.inputs)?.logits, 0, 1));
     }
-    let ModelConfig::Gpt(gpt) = &params.model;
+    let width = params.model.width();
     let tokens: Vec<Vec<u32>> = seqs.iter().map(|s| s.tokens.clone()).collect();
-    let (warm, t, cost) = thought_inputs(model, &tokens, placements, gpt.width, default_chunk(model.device()))?;
+    let (warm, t, cost) = thought_inputs(model, &tokens, placements, width, default_chunk(model.device()))?;
     let (b, bt) = batch.inputs.dims2()?;
     anyhow::ensure!(bt == t, "the warm start covers {t} positions, the batch {bt}");
-    let warm = candle_core::Tensor::from_vec(warm, (b, t, gpt.width), model.device())?;
+    let warm = candle_core::Tensor::from_vec(warm, (b, t, width), model.device())?;
     let out = forward_unrolled(model, &batch.inputs, params.learn.unroll, Some(&warm))?;
     Ok((out.logits, cost.positions, params.learn.unroll.max(1)))
 }

@@ -63,12 +63,13 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
     }
 
     // Data: every sequence fits the context (or the source was refused with a message).
+    // Model (and with it the tokenizer), optimiser, data order, RNG: fresh from the seed, or restored from a
+    // checkpoint.
+    let built = build_run_model(params, device)?;
     let context = |source| crate::engine::data::data_context(params, source);
-    let train = data::load(&params.data.train, Role::Train, context(&params.data.train))?;
-    let test = data::load(&params.data.test, Role::Test, context(&params.data.test))?;
-
-    // Model, optimiser, data order, RNG: fresh from the seed, or restored from a checkpoint.
-    let mut trainer = Trainer::new(build_run_model(params, device)?, learn)?;
+    let train = data::load_with(&built.tokenizer, &params.data.train, Role::Train, context(&params.data.train))?;
+    let test = data::load_with(&built.tokenizer, &params.data.test, Role::Test, context(&params.data.test))?;
+    let mut trainer = Trainer::new(built, learn)?;
     let mut sampler = Sampler::new(train.sequences.len(), params.seed);
     let mut rng = Rng::derive(params.seed, "train");
     let (mut step, mut tokens_seen, mut positions) = (0usize, 0u64, 0u64);
@@ -94,7 +95,7 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
     let mut episodic = super::episodic::Episodic::for_run(params, run_dir, step)?;
     let meta = |step, tokens_seen, positions, rng: &Rng, sampler: &Sampler, finished, eval| Meta {
         checkpoint_version: checkpoint::CHECKPOINT_VERSION,
-        tokenizer: checkpoint::TOKENIZER.to_string(),
+        tokenizer: checkpoint::tokenizer_name(&params.model).to_string(),
         run: run.clone(),
         step,
         rng: rng.state(),

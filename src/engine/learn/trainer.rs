@@ -6,9 +6,10 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::optim::{AdamW, AdamWParams};
-use crate::engine::data::Batch;
+use crate::engine::data::{Batch, Tokenizer};
 use crate::engine::error::invalid;
 use crate::engine::model::{CausalLm, Gpt};
+use crate::engine::pretrained;
 use crate::plan::{LearnConfig, ModelConfig, Optimizer, RunParams, Schedule, ThoughtKind, ThoughtMix};
 
 /// Learning rate for optimiser step `step` (0-based) of `total`: linear warmup, then the schedule.
@@ -37,36 +38,59 @@ pub fn weighted_nll_sum(logits: &Tensor, targets: &Tensor, weights: &Tensor) -> 
     (picked.neg()? * weights)?.sum_all()
 }
 
-/// A model built for a run: the model, the `VarMap` that owns its weights.
+/// A model built for a run: the model, the `VarMap` that owns its trained weights, and the tokenizer its data is
+/// read with.
 pub struct Built {
     pub model: Box<dyn CausalLm>,
     pub varmap: VarMap,
+    pub tokenizer: Tokenizer,
 }
 
-/// A fresh model of `config` on `device`, weights drawn from `seed`.
+/// A fresh model of `config` on `device`, weights drawn from `seed` (the own GPT) or loaded (a pretrained model).
 pub fn build_model(config: &ModelConfig, device: &Device, seed: u64) -> anyhow::Result<Built> {
-    let ModelConfig::Gpt(cfg) = config;
     let varmap = VarMap::new();
-    let model = Gpt::new_seeded(cfg, &varmap, device, seed)
-        .map_err(|e| invalid(format!("cannot build the GPT {cfg:?}: {e}")))?;
-    Ok(Built { model: Box::new(model), varmap })
+    let (model, tokenizer): (Box<dyn CausalLm>, _) = match config {
+        ModelConfig::Gpt(cfg) => {
+            let model = Gpt::new_seeded(cfg, &varmap, device, seed)
+                .map_err(|e| invalid(format!("cannot build the GPT {cfg:?}: {e}")))?;
+            (Box::new(model), Tokenizer::Bytes)
+        }
+        ModelConfig::Pretrained(cfg) => {
+            let (model, tokenizer) = pretrained::load(cfg, &varmap, device)?;
+            (Box::new(model), tokenizer)
+        }
+    };
+    Ok(Built { model, varmap, tokenizer })
 }
 
 /// The model of a run: [`build_model`] of its config and seed, with continuous thoughts (and their mix) when its
 /// episode says so.
 pub fn build_run_model(params: &RunParams, device: &Device) -> anyhow::Result<Built> {
-    let ModelConfig::Gpt(cfg) = &params.model;
     let varmap = VarMap::new();
-    let model = Gpt::new_seeded(cfg, &varmap, device, params.seed)
-        .map_err(|e| invalid(format!("cannot build the GPT {cfg:?}: {e}")))?;
-    let model = match (params.episode.thoughts, params.episode.mix) {
-        (ThoughtKind::Discrete, _) => model,
-        (ThoughtKind::Continuous, ThoughtMix::Replace) => model.with_continuous_thoughts(true),
-        (ThoughtKind::Continuous, ThoughtMix::Gated) => {
-            model.with_gated_thoughts(VarBuilder::from_varmap(&varmap, DType::F32, device))?
+    let vb = || VarBuilder::from_varmap(&varmap, DType::F32, device);
+    let (thoughts, mix) = (params.episode.thoughts, params.episode.mix);
+    let (model, tokenizer): (Box<dyn CausalLm>, _) = match &params.model {
+        ModelConfig::Gpt(cfg) => {
+            let model = Gpt::new_seeded(cfg, &varmap, device, params.seed)
+                .map_err(|e| invalid(format!("cannot build the GPT {cfg:?}: {e}")))?;
+            let model = match (thoughts, mix) {
+                (ThoughtKind::Discrete, _) => model,
+                (ThoughtKind::Continuous, ThoughtMix::Replace) => model.with_continuous_thoughts(true),
+                (ThoughtKind::Continuous, ThoughtMix::Gated) => model.with_gated_thoughts(vb())?,
+            };
+            (Box::new(model), Tokenizer::Bytes)
+        }
+        ModelConfig::Pretrained(cfg) => {
+            let (model, tokenizer) = pretrained::load(cfg, &varmap, device)?;
+            let model = match (thoughts, mix) {
+                (ThoughtKind::Discrete, _) => model,
+                (ThoughtKind::Continuous, ThoughtMix::Replace) => model.with_continuous_thoughts(true),
+                (ThoughtKind::Continuous, ThoughtMix::Gated) => model.with_gated_thoughts(vb())?,
+            };
+            (Box::new(model), tokenizer)
         }
     };
-    Ok(Built { model: Box::new(model), varmap })
+    Ok(Built { model, varmap, tokenizer })
 }
 
 /// What one optimiser step did.

@@ -54,3 +54,25 @@ pub(crate) fn zero_inputs(mask: &Tensor, width: usize) -> Result<InputVectors> {
     let (b, t, _) = mask.dims3()?;
     Ok(InputVectors { mask: mask.clone(), vectors: Tensor::zeros((b, t, width), DType::F32, mask.device())? })
 }
+
+/// A full forward that computes the thought recurrence exactly: `full` is one pass with the given thought inputs
+/// (none: the tokens' own embeddings), iterated until every thought's input is the output before it.
+pub(super) fn exact_forward(
+    tokens: &Tensor,
+    width: usize,
+    full: impl Fn(Option<&InputVectors>) -> Result<super::ModelOutput>,
+) -> Result<super::ModelOutput> {
+    let (b, t) = tokens.dims2()?;
+    let host: Vec<u32> = tokens.flatten_all()?.to_vec1()?;
+    let (mask, prev, most) = previous_positions(&host, b, t, tokens.device())?;
+    if most == 0 {
+        return full(None);
+    }
+    let mut inputs = zero_inputs(&mask, width)?;
+    let mut out = full(Some(&inputs))?;
+    for _ in 0..most {
+        inputs = unrolled_inputs(&out.hidden, &prev, &mask)?;
+        out = full(Some(&inputs))?;
+    }
+    Ok(out)
+}

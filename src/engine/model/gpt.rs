@@ -7,11 +7,12 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
 
-use super::continuous::{previous_positions, unrolled_inputs, zero_inputs};
+use super::chunk;
+use super::continuous::exact_forward;
 use super::init::{init_seeded, INIT_STD};
 use super::ops::{self, Linear};
 use super::{CausalLm, InputVectors, KvCache, ModelOutput};
-use crate::plan::{GptConfig, THOUGHT_ID};
+use crate::plan::GptConfig;
 
 const LN_EPS: f64 = 1e-5;
 
@@ -94,13 +95,6 @@ impl Block {
             mlp_proj: self.mlp_proj.detach(),
         }
     }
-}
-
-/// Scaled dot-product attention of `q` (B, H, Tq, Dh) over `k`, `v` (B, H, Tk, Dh), where query i of row b
-/// (at position offsets[b] + i) sees keys at positions <= offsets[b] + i.
-fn attention(q: &Tensor, k: &Tensor, v: &Tensor, offsets: &[usize]) -> Result<Tensor> {
-    let scale = 1.0 / (q.dim(3)? as f64).sqrt();
-    ops::masked_softmax(&q.matmul(&k.t()?)?, offsets, scale)?.matmul(v)
 }
 
 /// Every tensor of the model.
@@ -230,19 +224,8 @@ impl Gpt {
         if !self.continuous {
             return self.full_forward(w, tokens, None);
         }
-        let (b, t) = self.check_tokens(tokens)?;
-        let host: Vec<u32> = tokens.flatten_all()?.to_vec1()?;
-        let (mask, prev, most) = previous_positions(&host, b, t, &self.device)?;
-        if most == 0 {
-            return self.full_forward(w, tokens, None);
-        }
-        let mut inputs = zero_inputs(&mask, self.cfg.width)?;
-        let mut out = self.full_forward(w, tokens, Some(&inputs))?;
-        for _ in 0..most {
-            inputs = unrolled_inputs(&out.hidden, &prev, &mask)?;
-            out = self.full_forward(w, tokens, Some(&inputs))?;
-        }
-        Ok(out)
+        self.check_tokens(tokens)?;
+        exact_forward(tokens, self.cfg.width, |inputs| self.full_forward(w, tokens, inputs))
     }
 
     fn full_forward(&self, w: &Weights, tokens: &Tensor, inputs: Option<&InputVectors>) -> Result<ModelOutput> {
@@ -276,76 +259,6 @@ impl Gpt {
             candle_core::bail!("model input must be u32 token ids, got {:?}", tokens.dtype());
         }
         Ok((b, t))
-    }
-
-    /// With continuous thoughts, the inputs of a chunk's thoughts: a thought may only be a row's first position
-    /// in the chunk, and its input is the row's cached hidden state of the position before it. `None` without
-    /// thoughts in the chunk.
-    fn chunk_thought_inputs(&self, tokens: &Tensor, valid: &[usize], cache: &KvCache) -> Result<Option<InputVectors>> {
-        let (b, c) = tokens.dims2()?;
-        let host: Vec<u32> = tokens.flatten_all()?.to_vec1()?;
-        let d = self.cfg.width;
-        let (mut mask, mut vectors) = (vec![0f32; b * c], vec![0f32; b * c * d]);
-        let mut any = false;
-        for (row, &n) in valid.iter().enumerate() {
-            for i in 0..n {
-                if host[row * c + i] != THOUGHT_ID {
-                    continue;
-                }
-                let at = cache.len(row);
-                if i > 0 {
-                    candle_core::bail!(
-                        "row {row}: a continuous thought at chunk position {i}; its input is the previous position's \
-                         output, so it must start the chunk"
-                    );
-                }
-                let prev = at.checked_sub(1).and_then(|p| cache.hidden(row, p)).ok_or_else(|| {
-                    candle_core::Error::Msg(format!(
-                        "row {row}: a continuous thought at position {at} needs the cached hidden state before it"
-                    ))
-                })?;
-                mask[row * c] = 1.0;
-                vectors[row * c * d..(row * c + 1) * d].copy_from_slice(prev);
-                any = true;
-            }
-        }
-        if !any {
-            return Ok(None);
-        }
-        Ok(Some(InputVectors {
-            mask: Tensor::from_vec(mask, (b, c, 1), &self.device)?,
-            vectors: Tensor::from_vec(vectors, (b, c, d), &self.device)?,
-        }))
-    }
-
-    /// Attention of a chunk in layer `layer`: writes the chunk's keys and values into the cache, then attends
-    /// over each row's cached prefix. `lens` are the row lengths before the chunk.
-    fn cached_attention(
-        &self,
-        qkv: &Tensor,
-        layer: usize,
-        cache: &KvCache,
-        lens: &[usize],
-        valid: &[usize],
-    ) -> Result<Tensor> {
-        let (keys, values) = cache.layer(layer);
-        #[cfg(target_arch = "x86_64")]
-        if ops::use_kernels(qkv) {
-            use super::cached::{CacheWriteOp, CachedAttentionOp, ChunkRows};
-            let rows = ChunkRows { heads: self.cfg.heads, offsets: lens.to_vec(), valid: valid.to_vec() };
-            let qkv = qkv.contiguous()?;
-            keys.inplace_op2(&qkv, &CacheWriteOp { rows: rows.clone(), part: 1 })?;
-            values.inplace_op2(&qkv, &CacheWriteOp { rows: rows.clone(), part: 2 })?;
-            return qkv.apply_op3_no_bwd(keys, values, &CachedAttentionOp { rows });
-        }
-        let c = qkv.dim(1)?;
-        let (q, k, v) = ops::split_heads(qkv, self.cfg.heads)?;
-        cache.write(layer, &k, &v, valid)?;
-        // Keys visible to any row: up to the longest row after this chunk. Padding queries see the row's
-        // prefix plus stale entries: finite, and unspecified.
-        let span = lens.iter().zip(valid).map(|(l, n)| l + n).max().unwrap_or(0).max(1);
-        let y = attention(&q, &keys.narrow(2, 0, span)?, &values.narrow(2, 0, span)?, lens)?;
-        ops::merge_heads(&y, c)
     }
 }
 
@@ -408,15 +321,15 @@ impl CausalLm for Gpt {
         }
         cache.check_append(valid, c)?;
         let lens = cache.lens().to_vec();
-        let last = self.cfg.context - 1;
-        // Padding positions may run past the context: clamp them (their outputs are unspecified anyway).
-        let positions: Vec<u32> = lens.iter().flat_map(|&l| (0..c).map(move |i| (l + i).min(last) as u32)).collect();
-        let positions = Tensor::from_vec(positions, b * c, &self.device)?;
+        let positions = chunk::positions(&lens, c, self.cfg.context, &self.device)?;
         let w = &self.frozen;
-        let inputs = if self.continuous { self.chunk_thought_inputs(tokens, valid, cache)? } else { None };
+        let inputs = match self.continuous {
+            true => chunk::thought_inputs(tokens, valid, cache, self.cfg.width, &self.device)?,
+            false => None,
+        };
         let mut x = w.embed(tokens, &positions, inputs.as_ref())?;
         for (i, block) in w.blocks.iter().enumerate() {
-            x = block.forward(&x, |qkv| self.cached_attention(qkv, i, cache, &lens, valid))?;
+            x = block.forward(&x, |qkv| chunk::cached_attention(qkv, self.cfg.heads, i, cache, &lens, valid))?;
         }
         let out = w.head(&x)?;
         if cache.keeps_hidden() {

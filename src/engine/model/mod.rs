@@ -5,12 +5,14 @@ mod alloc;
 mod cache;
 #[cfg(target_arch = "x86_64")]
 mod cached;
+mod chunk;
 mod continuous;
 #[cfg(target_arch = "x86_64")]
 mod fused;
 mod gpt;
 mod init;
 mod kernels;
+mod llama;
 pub mod ops;
 mod storage;
 
@@ -18,6 +20,7 @@ pub use alloc::{process_cpu_seconds, tune_allocator};
 pub use cache::KvCache;
 pub use continuous::{previous_positions, unrolled_inputs};
 pub use gpt::Gpt;
+pub use llama::{trainable, Llama, LlamaBlock, LlamaWeights, RopeStyle};
 
 use candle_core::{Device, Tensor};
 
