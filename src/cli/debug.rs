@@ -26,7 +26,7 @@ pub fn run(cmd: &DebugCommand) -> anyhow::Result<ExitCode> {
         },
         DebugCommand::Tokens { model, file } => {
             let outcome = (|| {
-                let loaded = super::model_source::load(None, Some(model), 2, None, |_| Ok(()))?;
+                let loaded = super::model_source::load(None, Some(model), None, 64, None, |_| Ok(()))?;
                 let text = std::fs::read_to_string(file)
                     .map_err(|e| crate::engine::error::invalid(format!("cannot read `{}`: {e}", file.display())))?;
                 let crate::engine::data::Tokenizer::Subword(sub) = &loaded.built.tokenizer else {

@@ -94,6 +94,7 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             args.ckpt.as_deref(),
             args.model.as_deref(),
             args.context,
+            256,
             args.device.as_deref(),
             adjust,
         )?;

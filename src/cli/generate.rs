@@ -22,6 +22,7 @@ pub fn run(args: &super::GenerateArgs) -> anyhow::Result<ExitCode> {
             args.ckpt.as_deref(),
             args.model.as_deref(),
             args.context,
+            512,
             args.device.as_deref(),
             |_| Ok(()),
         )?;

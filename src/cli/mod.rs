@@ -187,9 +187,10 @@ pub struct EvalArgs {
     /// A pretrained model as published, instead of a checkpoint: a `.gguf` file or a Hugging Face folder.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// Positions per sequence with `--model` (text is cut into sequences of this many tokens).
-    #[arg(long, default_value_t = 256, requires = "model")]
-    pub context: usize,
+    /// Positions per sequence with `--model` (text is cut into sequences of this many tokens; default 256, or the
+    /// model's own context if shorter).
+    #[arg(long, requires = "model")]
+    pub context: Option<usize>,
     /// Data to evaluate on: `jsonl:PATH`, `text:PATH` or `task:NAME`; the run's test data if omitted.
     #[arg(long)]
     pub data: Option<String>,
@@ -217,9 +218,10 @@ pub struct GenerateArgs {
     /// A pretrained model as published: a `.gguf` file or a Hugging Face folder.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// Context of a `--model` (prompt plus generated tokens plus thoughts).
-    #[arg(long, default_value_t = 512, requires = "model")]
-    pub context: usize,
+    /// Context of a `--model` (prompt plus generated tokens plus thoughts; default 512, or the model's own context
+    /// if shorter).
+    #[arg(long, requires = "model")]
+    pub context: Option<usize>,
     /// A prompt (repeat for several; they are generated as one batch).
     #[arg(long, short = 'p')]
     pub prompt: Vec<String>,

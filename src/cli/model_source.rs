@@ -21,7 +21,10 @@ pub struct Loaded {
 
 /// The one run of `model pretrained { path = PATH, context = CONTEXT }` (no thoughts; its data is a placeholder:
 /// the commands give their own).
-pub fn pretrained_run(path: &Path, context: usize) -> anyhow::Result<RunPlan> {
+/// `context`: as given, or `default` cut to the checkpoint's own context.
+pub fn pretrained_run(path: &Path, context: Option<usize>, default: usize) -> anyhow::Result<RunPlan> {
+    let own = crate::pretrained::inspect(path).map(|i| i.shape.max_context).unwrap_or(default);
+    let context = context.unwrap_or(default.min(own));
     let spec = format!(
         "version = 1\nexperiment \"pretrained\" {{\n  model pretrained {{\n    path = {:?}\n    context = {context}\n  }}\n  \
          data {{\n    train = task.sum3(count = 2)\n    test = task.sum3(count = 2, seed = 1)\n  }}\n  \
@@ -37,7 +40,8 @@ pub fn pretrained_run(path: &Path, context: usize) -> anyhow::Result<RunPlan> {
 pub fn load(
     ckpt: Option<&Path>,
     model: Option<&Path>,
-    context: usize,
+    context: Option<usize>,
+    default_context: usize,
     device_arg: Option<&str>,
     adjust: impl FnOnce(&mut RunPlan) -> anyhow::Result<()>,
 ) -> anyhow::Result<Loaded> {
@@ -52,7 +56,7 @@ pub fn load(
             run.estimates = estimates;
             (run, meta.step, Some(dir))
         }
-        (None, Some(model)) => (pretrained_run(model, context)?, 0, None),
+        (None, Some(model)) => (pretrained_run(model, context, default_context)?, 0, None),
         _ => {
             return Err(invalid(
                 "give either `--ckpt DIR` (a thinktok checkpoint) or `--model PATH` (a pretrained model)",
