@@ -63,7 +63,7 @@ fn default_spec_is_plain_training_on_sum3() {
     assert_eq!(p.learn.steps, 2000);
     assert_eq!(p.learn.batch, 128);
     assert_eq!(p.eval.every, 500);
-    let thinktok::plan::ModelConfig::Gpt(g) = &p.model;
+    let thinktok::plan::ModelConfig::Gpt(g) = &p.model else { panic!("a GPT run") };
     assert_eq!((g.layers, g.width, g.heads, g.context), (2, 128, 4, 64));
     use thinktok::plan::{DataSource, TaskKind};
     assert_eq!(p.data.train, DataSource::Task { task: TaskKind::Sum3 { digits: 6 }, count: 20000, seed: 0 });

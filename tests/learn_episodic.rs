@@ -50,7 +50,7 @@ fn jsonl(path: &std::path::Path) -> Vec<serde_json::Value> {
 #[test]
 fn evaluation_placement_cannot_see_the_future() {
     let params = tiny_params();
-    let ModelConfig::Gpt(gpt) = &params.model;
+    let ModelConfig::Gpt(gpt) = &params.model else { panic!("a GPT run") };
     let gpt = GptConfig { context: 32, ..gpt.clone() };
     let built = build_model(&ModelConfig::Gpt(gpt), &Device::Cpu, 3).unwrap();
     let model = TokenBias::new(built.model, 5.5, even_byte);
@@ -104,7 +104,7 @@ fn evaluation_placement_cannot_see_the_future() {
 fn thoughts_are_never_counted_as_real_tokens_at_evaluation() {
     let params = tiny_params();
     let built = build_model(&params.model, &Device::Cpu, 0).unwrap();
-    let ModelConfig::Gpt(gpt) = &params.model;
+    let ModelConfig::Gpt(gpt) = &params.model else { panic!("a GPT run") };
     let data =
         thinktok::engine::data::load(&params.data.test, thinktok::engine::data::Role::Test, gpt.context).unwrap();
     let plain = evaluate_with(built.model.as_ref(), &data, &Placer::Rule(Insertion::None, 0), None).unwrap();
@@ -131,7 +131,7 @@ fn short_episodic_run_lowers_training_loss_and_changes_the_thought_rate() {
         *lr = 2e-2;
     });
     let run = &plan.runs[0];
-    let ModelConfig::Gpt(gpt) = &run.params.model;
+    let ModelConfig::Gpt(gpt) = &run.params.model else { panic!("a GPT run") };
     let test =
         thinktok::engine::data::load(&run.params.data.test, thinktok::engine::data::Role::Test, gpt.context).unwrap();
     let fresh = build_model(&run.params.model, &Device::Cpu, run.params.seed).unwrap();
@@ -475,7 +475,7 @@ fn real_loss_own_is_the_loss_under_the_models_own_placement() {
         p.learn.real_loss = real_loss;
         let built = build_model(&p.model, &Device::Cpu, p.seed).unwrap();
         let model: Box<dyn CausalLm> = Box::new(TokenBias::new(built.model, 5.5, even_byte));
-        let mut trainer = Trainer::new(Built { model, varmap: built.varmap }, &p.learn).unwrap();
+        let mut trainer = Trainer::new(Built { model, varmap: built.varmap, tokenizer: built.tokenizer }, &p.learn).unwrap();
         let mut sampler = Sampler::new(train.sequences.len(), p.seed);
         let seqs: Vec<&Sequence> =
             sampler.clone().next_batch(p.learn.batch).into_iter().map(|i| &train.sequences[i]).collect();

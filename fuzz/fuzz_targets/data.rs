@@ -25,13 +25,13 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(&text_path, data).expect("write in.txt");
     let jsonl_path = jsonl_path.to_str().expect("temp path is UTF-8");
     let text_path = text_path.to_str().expect("temp path is UTF-8");
-    if let Ok(sequences) = jsonl::load(jsonl_path, 64) {
+    if let Ok(sequences) = jsonl::load(&thinktok::engine::data::Tokenizer::Bytes, jsonl_path, 64) {
         for s in &sequences {
             assert!(s.tokens.len() <= 64, "a JSONL sequence longer than the context");
         }
     }
     for split in [TextSplit::Train, TextSplit::Test] {
-        if let Ok(sequences) = text::load(text_path, split, 0.1, 64) {
+        if let Ok(sequences) = text::load(&thinktok::engine::data::Tokenizer::Bytes, text_path, split, 0.1, 64) {
             assert!(!sequences.is_empty());
         }
     }
