@@ -41,6 +41,30 @@ pub fn count(n: u64) -> String {
 }
 
 /// The phases a run goes through, in one line.
+/// What a pretrained checkpoint's configuration says, as the dry run shows it.
+fn checkpoint(m: &crate::plan::PretrainedConfig) -> String {
+    let s = &m.shape;
+    let format = match m.format {
+        crate::plan::CheckpointFormat::Gguf => "GGUF",
+        crate::plan::CheckpointFormat::HuggingFace => "Hugging Face",
+    };
+    format!(
+        "{format} llama, {} layers, width {}, {} heads ({} key/value), FFN {}, vocabulary {} + {} special, context {} \
+         (rope base {}), {} head, stored {}",
+        s.layers,
+        s.width,
+        s.heads,
+        s.kv_heads,
+        s.ffn,
+        s.vocab,
+        crate::plan::SPECIAL_TOKENS,
+        s.max_context,
+        s.rope_base,
+        if s.tied { "tied" } else { "untied" },
+        s.weights
+    )
+}
+
 fn phases(p: &RunParams) -> String {
     let l = &p.learn;
     let learn = format!("learn {} steps × {} sequences", l.steps, l.batch * l.accumulate);
@@ -96,6 +120,9 @@ pub fn print_plan(plan: &Plan, opts: PrintOptions) -> String {
             }
         }
         let est = &run.estimates;
+        if let crate::plan::ModelConfig::Pretrained(m) = &run.params.model {
+            let _ = writeln!(out, "│   {cont}├── checkpoint: {}", checkpoint(m));
+        }
         let _ = writeln!(out, "│   {cont}├── phases: {}", phases(&run.params));
         let _ = writeln!(
             out,

@@ -211,8 +211,10 @@ fn data_target(dir: &Path, bytes: &[u8]) -> (bool, bool) {
     if let Ok(sequences) = &j {
         assert!(sequences.iter().all(|s| s.tokens.len() <= 64));
     }
-    let t = text::load(&thinktok::engine::data::Tokenizer::Bytes, text_path.to_str().unwrap(), TextSplit::Train, 0.1, 64);
-    let _ = text::load(&thinktok::engine::data::Tokenizer::Bytes, text_path.to_str().unwrap(), TextSplit::Test, 0.1, 64);
+    let t =
+        text::load(&thinktok::engine::data::Tokenizer::Bytes, text_path.to_str().unwrap(), TextSplit::Train, 0.1, 64);
+    let _ =
+        text::load(&thinktok::engine::data::Tokenizer::Bytes, text_path.to_str().unwrap(), TextSplit::Test, 0.1, 64);
     (j.is_ok(), t.is_ok())
 }
 

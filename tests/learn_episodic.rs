@@ -475,7 +475,8 @@ fn real_loss_own_is_the_loss_under_the_models_own_placement() {
         p.learn.real_loss = real_loss;
         let built = build_model(&p.model, &Device::Cpu, p.seed).unwrap();
         let model: Box<dyn CausalLm> = Box::new(TokenBias::new(built.model, 5.5, even_byte));
-        let mut trainer = Trainer::new(Built { model, varmap: built.varmap, tokenizer: built.tokenizer }, &p.learn).unwrap();
+        let mut trainer =
+            Trainer::new(Built { model, varmap: built.varmap, tokenizer: built.tokenizer }, &p.learn).unwrap();
         let mut sampler = Sampler::new(train.sequences.len(), p.seed);
         let seqs: Vec<&Sequence> =
             sampler.clone().next_batch(p.learn.batch).into_iter().map(|i| &train.sequences[i]).collect();

@@ -140,9 +140,17 @@ fn random_tokens(rng: &mut Rng, b: usize, t: usize, dev: &Device) -> anyhow::Res
 fn benchmark_trainer(cfg: &GptConfig, dev: &Device, clip: Option<f64>) -> anyhow::Result<Trainer> {
     let varmap = VarMap::new();
     let model = Gpt::new_seeded(cfg, &varmap, dev, 0).context("building the benchmark GPT")?;
-    let learn = LearnConfig {
+    Trainer::new(
+        Built { model: Box::new(model), varmap, tokenizer: Tokenizer::Bytes },
+        &reference_learn(TRAIN_BATCH, clip),
+    )
+}
+
+/// The reference's training settings: AdamW at a constant 3e-4, weight decay 0.1, no warmup, clipping at `clip`.
+pub(super) fn reference_learn(batch: usize, clip: Option<f64>) -> LearnConfig {
+    LearnConfig {
         steps: 1_000_000,
-        batch: TRAIN_BATCH,
+        batch,
         accumulate: 1,
         unroll: 1,
         optimizer: Optimizer::AdamW {
@@ -159,12 +167,11 @@ fn benchmark_trainer(cfg: &GptConfig, dev: &Device, clip: Option<f64>) -> anyhow
         punish: 0.0,
         real_loss: RealLoss::Kept,
         thought_norm: ThoughtNorm::PerThought,
-    };
-    Trainer::new(Built { model: Box::new(model), varmap, tokenizer: Tokenizer::Bytes }, &learn)
+    }
 }
 
 /// Median wall and CPU seconds of `repeats` runs of `f`, after one untimed warm-up run.
-fn median_time(
+pub(super) fn median_time(
     repeats: usize,
     dev: &Device,
     mut f: impl FnMut() -> anyhow::Result<()>,

@@ -136,7 +136,8 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             // As the run's final evaluation writes it: the same placement, on its `eval.max_sequences`.
             let placer = fit(built.model.as_ref(), Placer::for_run(&meta.run.params), train.as_ref())?;
             let max = meta.run.params.eval.max_sequences;
-            let map = thought_map(built.model.as_ref(), &data, &placer, max, THOUGHT_EXAMPLES_PER_GROUP)?;
+            let map =
+                thought_map(built.model.as_ref(), &data, &placer, max, THOUGHT_EXAMPLES_PER_GROUP, &built.tokenizer)?;
             write_atomic(path, serde_json::to_string_pretty(&map)?)?;
         }
         anyhow::Ok((meta, data.name, report))

@@ -14,6 +14,7 @@ mod bench;
 mod bench_episode;
 mod bench_model;
 mod bench_plan;
+mod bench_pretrained;
 mod check;
 mod debug;
 mod eval;
@@ -273,6 +274,15 @@ pub enum BenchCommand {
         /// Timed repeats per figure (the median is reported).
         #[arg(long, default_value_t = 5, value_parser = at_least_one)]
         repeats: usize,
+        /// A pretrained checkpoint (`.gguf` or Hugging Face folder) instead of the benchmark GPT.
+        #[arg(long, value_name = "PATH")]
+        model: Option<PathBuf>,
+        /// Sequences per batch with `--model`.
+        #[arg(long, default_value_t = 4, value_parser = at_least_one, requires = "model")]
+        batch: usize,
+        /// Tokens per sequence with `--model`.
+        #[arg(long, default_value_t = 128, value_parser = at_least_one, requires = "model")]
+        seq: usize,
     },
     /// Fast-forward and episode cost relative to one plain forward pass.
     Episode {

@@ -6,8 +6,9 @@
 use crate::plan::{BYTE_VOCAB, EOT_ID, PAD_ID, RESERVED_ID, THOUGHT_ID, VOCAB_SIZE};
 
 /// How a run's text becomes token ids: bytes for the own GPT, the checkpoint's own tokenizer for a pretrained model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub enum Tokenizer {
+    #[default]
     Bytes,
     Subword(super::subword::Subword),
 }

@@ -217,9 +217,10 @@ pub fn evaluate_run_mapped(
     max_sequences: Option<usize>,
     train: Option<&Dataset>,
     per_group: usize,
+    tokenizer: &crate::engine::data::Tokenizer,
 ) -> anyhow::Result<(EvalReport, ThoughtMap)> {
     let placer = fit(model, Placer::for_run(params), train)?;
-    let mut map = MapCollector::new(per_group);
+    let mut map = MapCollector::new(per_group, tokenizer);
     let report = evaluate_collecting(model, data, &placer, max_sequences, Some(&mut map))?;
     Ok((report, map.finish(&placer)))
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::placer::{place, placement_seed, Placer};
 use super::EVAL_BATCH;
-use crate::engine::data::{tokenizer, Dataset, Sequence};
+use crate::engine::data::{Dataset, Sequence, Tokenizer};
 use crate::engine::episode::Placement;
 use crate::engine::model::CausalLm;
 use crate::engine::rng::Rng;
@@ -62,12 +62,14 @@ pub(crate) struct MapCollector {
     examples: Vec<PlacedExample>,
     kept: BTreeMap<Option<String>, usize>,
     n_sequences: usize,
+    /// Shows each kept example's tokens.
+    tokenizer: Tokenizer,
 }
 
 impl MapCollector {
-    /// Keep `per_group` examples of each data group.
-    pub fn new(per_group: usize) -> Self {
-        Self { per_group, ..Self::default() }
+    /// Keep `per_group` examples of each data group, their tokens shown by `tokenizer`.
+    pub fn new(per_group: usize, tokenizer: &Tokenizer) -> Self {
+        Self { per_group, tokenizer: tokenizer.clone(), ..Self::default() }
     }
 
     /// One placed sequence.
@@ -90,7 +92,7 @@ impl MapCollector {
             *count += 1;
             self.examples.push(PlacedExample {
                 group: seq.group.clone(),
-                tokens: seq.tokens.iter().map(|&t| tokenizer::decode(&[t])).collect(),
+                tokens: seq.tokens.iter().map(|&t| self.tokenizer.decode(&[t])).collect(),
                 thoughts: placement.counts.clone(),
                 answer: seq.answer,
             });
@@ -123,11 +125,12 @@ pub fn thought_map(
     placer: &Placer,
     max_sequences: Option<usize>,
     per_group: usize,
+    tokenizer: &Tokenizer,
 ) -> anyhow::Result<ThoughtMap> {
     let n = max_sequences.map_or(data.sequences.len(), |m| m.min(data.sequences.len()));
     // The same random choices as the evaluation that produced the figures.
     let mut rng = Rng::derive(placement_seed(placer), "eval-placement");
-    let mut map = MapCollector::new(per_group);
+    let mut map = MapCollector::new(per_group, tokenizer);
     for chunk in data.sequences[..n].chunks(EVAL_BATCH) {
         let seqs: Vec<&Sequence> = chunk.iter().collect();
         for (seq, placement) in chunk.iter().zip(&place(model, &seqs, placer, &mut rng)?) {

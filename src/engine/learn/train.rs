@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::checkpoint::{self, Meta};
 use super::trainer::{build_run_model, Trainer};
-use crate::engine::data::{self, Dataset, HostBatch, Role, Sampler, Sequence};
+use crate::engine::data::{self, Dataset, HostBatch, Role, Sampler, Sequence, Tokenizer};
 use crate::engine::error::invalid;
 use crate::engine::eval::{evaluate_run, evaluate_run_mapped, EvalReport};
 use crate::engine::files::write_atomic;
@@ -159,7 +159,14 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         let last = step == learn.steps;
         if step % eval_cfg.every.max(1) == 0 || last {
             let model = trainer.built.model.as_ref();
-            let report = evaluate(model, &test, &train, params, eval_cfg.max_sequences, last.then_some(run_dir))?;
+            let report = evaluate(
+                model,
+                &test,
+                &train,
+                params,
+                eval_cfg.max_sequences,
+                last.then_some((run_dir, &trainer.built.tokenizer)),
+            )?;
             metrics.write(json!({ "step": step, "positions": positions, "eval": report }))?;
             if opts.verbose {
                 opts.progress.suspend(|| eprintln!("  step {step:>6}  {}", describe(&report)));
@@ -183,7 +190,14 @@ pub fn train_run(run: &RunPlan, run_dir: &Path, device: &Device, opts: TrainOpti
         }
     }
     // Only reached when a checkpoint already holds the last step: evaluate the restored model.
-    let report = evaluate(trainer.built.model.as_ref(), &test, &train, params, eval_cfg.max_sequences, Some(run_dir))?;
+    let report = evaluate(
+        trainer.built.model.as_ref(),
+        &test,
+        &train,
+        params,
+        eval_cfg.max_sequences,
+        Some((run_dir, &trainer.built.tokenizer)),
+    )?;
     let m = meta(step, tokens_seen, positions, &rng, &sampler, true, Some(report.clone()));
     checkpoint::save(&run_dir.join("final"), &trainer.built.varmap, Some(&trainer.optimizer), &m)?;
     Ok(Outcome::Finished { eval: report, steps: step })
@@ -201,12 +215,12 @@ fn evaluate(
     train: &Dataset,
     params: &RunParams,
     max_sequences: Option<usize>,
-    final_dir: Option<&Path>,
+    final_dir: Option<(&Path, &Tokenizer)>,
 ) -> anyhow::Result<EvalReport> {
     match final_dir {
-        Some(dir) if params.episode.insertion != Insertion::None => {
-            let (report, map) =
-                evaluate_run_mapped(model, test, params, max_sequences, Some(train), THOUGHT_EXAMPLES_PER_GROUP)?;
+        Some((dir, tok)) if params.episode.insertion != Insertion::None => {
+            let per_group = THOUGHT_EXAMPLES_PER_GROUP;
+            let (report, map) = evaluate_run_mapped(model, test, params, max_sequences, Some(train), per_group, tok)?;
             write_atomic(&dir.join("thoughts.json"), serde_json::to_string_pretty(&map)?)?;
             Ok(report)
         }
