@@ -300,3 +300,55 @@ fn smollm2_answers_in_english() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Paris"), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// Spoilt GGUF bytes (seeded mutations and cuts of the tiny model) never panic the header reader or the loader:
+/// each is read, or refused with an error.
+#[test]
+fn mutated_gguf_files_are_read_or_refused_never_a_panic() {
+    let (_, gguf, _) = checkpoints("mutated");
+    let bytes = std::fs::read(&gguf).unwrap();
+    let dir = gguf.parent().unwrap();
+    let mut rng = Rng::new(11);
+    let (mut refused, mut read) = (0, 0);
+    for case in 0..120 {
+        let mut b = bytes.clone();
+        match case % 3 {
+            0 => b.truncate(rng.below(b.len())),
+            1 => {
+                for _ in 0..1 + rng.below(8) {
+                    let i = rng.below(b.len().min(4096));
+                    b[i] = rng.below(256) as u8;
+                }
+            }
+            _ => {
+                let i = rng.below(b.len());
+                b[i] ^= 1 << rng.below(8);
+            }
+        }
+        let path = dir.join(format!("m{case}.gguf"));
+        std::fs::write(&path, &b).unwrap();
+        let outcome = std::panic::catch_unwind(|| match thinktok::pretrained::inspect(&path) {
+            Err(_) => false,
+            Ok(inspected) if inspected.shape.parameters() > 1 << 22 => false,
+            Ok(inspected) => {
+                let shape = inspected.shape;
+                let cfg = thinktok::plan::PretrainedConfig {
+                    path: path.display().to_string(),
+                    format: inspected.format,
+                    context: 16,
+                    train: thinktok::plan::TrainPart::All,
+                    vocab_size: shape.vocab + thinktok::plan::SPECIAL_TOKENS,
+                    shape,
+                };
+                thinktok::engine::pretrained::load(&cfg, &candle_nn::VarMap::new(), &Device::Cpu).is_ok()
+            }
+        });
+        match outcome {
+            Ok(true) => read += 1,
+            Ok(false) => refused += 1,
+            Err(_) => panic!("case {case}: a spoilt GGUF panicked"),
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    assert!(refused > 20 && read + refused == 120, "{refused} refused, {read} read");
+}
