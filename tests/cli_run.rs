@@ -71,6 +71,14 @@ fn run_writes_results_skips_finished_runs_and_eval_reads_the_checkpoint() {
     let eval = thinktok(&["eval", "--ckpt", &ckpt, "--data", "task:multiply"]);
     assert!(eval.status.success(), "{}", text(&eval.stderr));
     assert!(text(&eval.stdout).contains("accuracy"));
+
+    // `generate` works for the own GPT too: a batch of prompts, at most `--max-tokens` real tokens each.
+    let gen = thinktok(&["generate", "--ckpt", &ckpt, "-p", "1234=", "-p", "98", "--max-tokens", "3", "--json"]);
+    assert!(gen.status.success(), "{}", text(&gen.stderr));
+    let lines: Vec<serde_json::Value> = text(&gen.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["tokens"].as_u64().unwrap() <= 3 && l["prompt"].is_string()), "{lines:?}");
+    assert_invalid(&thinktok(&["generate", "--ckpt", &ckpt]), "no prompt");
 }
 
 #[test]
