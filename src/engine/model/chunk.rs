@@ -7,6 +7,21 @@ use super::ops;
 use super::{InputVectors, KvCache};
 use crate::plan::THOUGHT_ID;
 
+/// A chunk (B, C) for `cache` is well formed: one row per cache row, at least one position, a cache made for a
+/// model of `layers` layers and `context` positions, and room for every row's `valid` tokens.
+pub(super) fn check(b: usize, c: usize, valid: &[usize], cache: &KvCache, layers: usize, context: usize) -> Result<()> {
+    if b != cache.batch() {
+        candle_core::bail!("chunk of {b} rows for a cache of {} rows", cache.batch());
+    }
+    if c == 0 {
+        candle_core::bail!("empty chunk: at least one position per row is needed");
+    }
+    if cache.layers() != layers || cache.capacity() != context {
+        candle_core::bail!("the KV cache was made for another model shape");
+    }
+    cache.check_append(valid, c)
+}
+
 /// Each row's positions in a chunk of `c` after its cached `lens`, flattened (B·C) u32; padding past `context` is
 /// clamped (its outputs are unspecified anyway).
 pub(super) fn positions(lens: &[usize], c: usize, context: usize, device: &Device) -> Result<Tensor> {

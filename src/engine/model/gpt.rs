@@ -310,16 +310,7 @@ impl CausalLm for Gpt {
 
     fn forward_chunk(&self, tokens: &Tensor, valid: &[usize], cache: &mut KvCache) -> Result<ModelOutput> {
         let (b, c) = self.check_tokens(tokens)?;
-        if b != cache.batch() {
-            candle_core::bail!("chunk of {b} rows for a cache of {} rows", cache.batch());
-        }
-        if c == 0 {
-            candle_core::bail!("empty chunk: at least one position per row is needed");
-        }
-        if cache.layers() != self.cfg.layers || cache.capacity() != self.cfg.context {
-            candle_core::bail!("the KV cache was made for another model shape");
-        }
-        cache.check_append(valid, c)?;
+        chunk::check(b, c, valid, cache, self.cfg.layers, self.cfg.context)?;
         let lens = cache.lens().to_vec();
         let positions = chunk::positions(&lens, c, self.cfg.context, &self.device)?;
         let w = &self.frozen;

@@ -375,16 +375,7 @@ impl CausalLm for Llama {
 
     fn forward_chunk(&self, tokens: &Tensor, valid: &[usize], cache: &mut KvCache) -> Result<ModelOutput> {
         let (b, c) = self.check_tokens(tokens)?;
-        if b != cache.batch() {
-            candle_core::bail!("chunk of {b} rows for a cache of {} rows", cache.batch());
-        }
-        if c == 0 {
-            candle_core::bail!("empty chunk: at least one position per row is needed");
-        }
-        if cache.layers() != self.shape.layers || cache.capacity() != self.context {
-            candle_core::bail!("the KV cache was made for another model shape");
-        }
-        cache.check_append(valid, c)?;
+        chunk::check(b, c, valid, cache, self.shape.layers, self.context)?;
         let lens = cache.lens().to_vec();
         let positions = chunk::positions(&lens, c, self.context, &self.device)?;
         let w = &self.frozen;
