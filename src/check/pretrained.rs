@@ -76,7 +76,7 @@ pub fn model(ctx: &mut Ctx, root: &RBlock, seen: &mut Inspections) -> Option<Opt
         }
     }
     let vocab_size = shape.vocab + SPECIAL_TOKENS;
-    Some(ok.then(|| {
-        ModelConfig::Pretrained(PretrainedConfig { path, format: inspected.format, shape, context, train, vocab_size })
-    }))
+    let model =
+        ModelConfig::Pretrained(PretrainedConfig { path, format: inspected.format, shape, context, train, vocab_size });
+    Some(ok.then_some(model))
 }
