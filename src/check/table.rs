@@ -215,3 +215,13 @@ impl BlockSpec {
         self.labels.iter().chain(self.variants.iter().flat_map(|v| v.labels.iter())).copied().collect()
     }
 }
+
+/// A key of a table (for the `schema` files).
+pub(super) const fn key(name: &'static str, ty: Ty, default: Default, doc: &'static str) -> KeySpec {
+    KeySpec { name, ty, default, doc }
+}
+
+/// A function of a table (for the `schema` files).
+pub(super) const fn func(name: &'static str, args: &'static [KeySpec], doc: &'static str) -> FnSpec {
+    FnSpec { name, args, doc }
+}
