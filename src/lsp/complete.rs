@@ -144,6 +144,13 @@ mod tests {
         let episode = labels("experiment \"x\" {\n  episode {\n    |\n  }\n}\n");
         assert!(episode.iter().any(|l| l == "cull") && episode.iter().any(|l| l == "thought_budget"));
         assert!(labels("experiment \"x\" { episode { insertion = | } }").contains(&"fast_forward".to_string()));
+        // A label that selects a variant offers the variant's keys.
+        let pretrained = labels("experiment \"x\" {\n  model pretrained {\n    |\n  }\n}\n");
+        assert!(
+            pretrained.contains(&"path".to_string()) && !pretrained.contains(&"layers".to_string()),
+            "{pretrained:?}"
+        );
+        assert!(labels("experiment \"x\" {\n  model gpt {\n    |\n  }\n}\n").contains(&"layers".to_string()));
         assert!(labels("experiment \"x\" { episode.cu| }").contains(&"cull".to_string()));
         assert!(labels("experiment \"x\" { learn { optimizer = adamw(| } }").contains(&"warmup".to_string()));
         assert!(labels("experiment \"x\" { }\nsweep { learn.optimizer.| }").contains(&"lr".to_string()));

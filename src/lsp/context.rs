@@ -96,7 +96,7 @@ impl Walk {
             Kind::Punct('{') => {
                 let scope = match self.top() {
                     Frame::Block { scope, .. } => {
-                        block_name(text, tokens, i).map_or(Scope::Unknown, |n| scope.child(n))
+                        block_name(text, tokens, i).map_or(Scope::Unknown, |(n, label)| scope.child(n, label))
                     }
                     _ => Scope::Unknown,
                 };
@@ -192,7 +192,7 @@ impl Walk {
 }
 
 /// The name of the block whose `{` is token `i`: `name label? (args)? {`.
-fn block_name<'a>(text: &'a str, tokens: &[Token], i: usize) -> Option<&'a str> {
+fn block_name<'a>(text: &'a str, tokens: &[Token], i: usize) -> Option<(&'a str, Option<&'a str>)> {
     let mut j = i.checked_sub(1)?;
     if tokens[j].is(')') {
         let mut depth = 0usize;
@@ -212,13 +212,13 @@ fn block_name<'a>(text: &'a str, tokens: &[Token], i: usize) -> Option<&'a str> 
     let word = |k: usize| tokens.get(k).filter(|t| t.kind == Kind::Word).map(|t| t.text(text));
     match tokens[j].kind {
         // `experiment "x" {`
-        Kind::Str => word(j.checked_sub(1)?),
+        Kind::Str => Some((word(j.checked_sub(1)?)?, None)),
         // `model gpt {` (a label after a name that is not itself a value: `device = cpu  episode {`)
         Kind::Word => {
             let value_before = j >= 2 && tokens[j - 2].is('=');
             match j.checked_sub(1).and_then(word) {
-                Some(name) if !value_before => Some(name),
-                _ => word(j),
+                Some(name) if !value_before => Some((name, word(j))),
+                _ => Some((word(j)?, None)),
             }
         }
         _ => None,

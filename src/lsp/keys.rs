@@ -18,13 +18,14 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// The scope of a block named `name` opened in this one.
-    pub(super) fn child(self, name: &str) -> Scope {
+    /// The scope of a block named `name` (with `label`, which may select a variant: `model pretrained`) opened
+    /// in this one.
+    pub(super) fn child(self, name: &str, label: Option<&str>) -> Scope {
         match (self, name) {
             (Scope::Top, "experiment") => Scope::Block(&EXPERIMENT),
             (Scope::Top, "sweep") => Scope::Sweep,
             (Scope::Block(b), _) => match b.key(name).map(|k| k.ty) {
-                Some(Ty::Block(inner)) => Scope::Block(inner),
+                Some(Ty::Block(inner)) => Scope::Block(label.and_then(|l| inner.with_label(l)).unwrap_or(inner)),
                 _ => Scope::Unknown,
             },
             (Scope::Sweep, "product" | "zip" | "concat") => Scope::Sweep,
