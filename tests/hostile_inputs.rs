@@ -240,13 +240,28 @@ fn mutate(text: &str, kind: usize, at: usize, pick: usize) -> String {
         1 => format!("{head}{}", tail.chars().skip(1 + pick % 12).collect::<String>()),
         2 => {
             // Swap a number for a hostile one.
-            let start = head.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |p| p + 1);
+            // The byte after the last non-digit (which may be several bytes long, e.g. `−`).
+            let start =
+                head.char_indices().rev().find(|(_, c)| !c.is_ascii_digit()).map_or(0, |(p, c)| p + c.len_utf8());
             let end = tail.find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len());
             let hostile = ["0", "18446744073709551616", "4294967297", "1000000000000"][pick % 4];
             format!("{}{hostile}{}", &head[..start], &tail[end..])
         }
         _ => format!("{head}{}", tail.lines().skip(1).collect::<Vec<_>>().join("\n")),
     }
+}
+
+/// The mutator itself copes with multi-byte characters next to a number (a spec's `−log(1 − p)` comment once
+/// made it slice inside `−`).
+#[test]
+fn the_spec_mutator_swaps_numbers_after_multibyte_characters() {
+    let text = "# −log(1 −p) −5\nx = 12";
+    for at in 0..text.chars().count() + 1 {
+        for pick in 0..4 {
+            let _ = mutate(text, 2, at, pick);
+        }
+    }
+    assert_eq!(mutate("a −7 b", 2, 3, 0), "a −0 b");
 }
 
 proptest::proptest! {
