@@ -81,7 +81,7 @@ pub fn apply_placement(text: &str, params: &mut RunParams) -> anyhow::Result<()>
 
 pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
     let outcome = (|| {
-        if args.model.is_some() && args.data.is_none() {
+        if args.source.model.is_some() && args.data.is_none() {
             return Err(invalid(
                 "`--model` evaluates a pretrained model as published: give the data, e.g. `--data text:PATH`",
             ));
@@ -91,9 +91,9 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             None => Ok(()),
         };
         let loaded = super::model_source::load(
-            args.ckpt.as_deref(),
-            args.model.as_deref(),
-            args.context,
+            args.source.ckpt.as_deref(),
+            args.source.model.as_deref(),
+            args.source.context,
             256,
             args.device.as_deref(),
             adjust,
@@ -103,7 +103,7 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             run: loaded.run.clone(),
             step,
             what: loaded.ckpt.as_ref().map_or_else(
-                || args.model.as_ref().map_or(String::new(), |m| format!("model `{}`", m.display())),
+                || args.source.model.as_ref().map_or(String::new(), |m| format!("model `{}`", m.display())),
                 |d| format!("checkpoint `{}`", d.display()),
             ),
         };

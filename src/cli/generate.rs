@@ -19,9 +19,9 @@ pub fn run(args: &super::GenerateArgs) -> anyhow::Result<ExitCode> {
             return Err(invalid("no prompt: give `--prompt TEXT` (repeatable) or `--prompts FILE`"));
         }
         let loaded = super::model_source::load(
-            args.ckpt.as_deref(),
-            args.model.as_deref(),
-            args.context,
+            args.source.ckpt.as_deref(),
+            args.source.model.as_deref(),
+            args.source.context,
             512,
             args.device.as_deref(),
             |_| Ok(()),

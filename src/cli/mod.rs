@@ -180,18 +180,26 @@ pub struct ReportArgs {
     pub to: Option<PathBuf>,
 }
 
+/// Where `eval` and `generate` get their model: a thinktok checkpoint, or a pretrained model as published.
 #[derive(Debug, Args)]
-pub struct EvalArgs {
+pub struct ModelArgs {
     /// A checkpoint folder (`model.safetensors` + `meta.json`).
     #[arg(long, required_unless_present = "model", conflicts_with = "model")]
     pub ckpt: Option<PathBuf>,
     /// A pretrained model as published, instead of a checkpoint: a `.gguf` file or a Hugging Face folder.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// Positions per sequence with `--model` (text is cut into sequences of this many tokens; default 256, or the
-    /// model's own context if shorter).
+    /// Positions per sequence with `--model` (default: 256 for `eval`, 512 for `generate`, or the model's own context
+    /// if shorter).
     #[arg(long, requires = "model")]
     pub context: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The model (with `--model`, text is cut into sequences of `--context` tokens; default 256).
+    #[command(flatten)]
+    pub source: ModelArgs,
     /// Data to evaluate on: `jsonl:PATH`, `text:PATH` or `task:NAME`; the run's test data if omitted.
     #[arg(long)]
     pub data: Option<String>,
@@ -213,16 +221,9 @@ pub struct EvalArgs {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// A checkpoint folder (`model.safetensors` + `meta.json`).
-    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
-    pub ckpt: Option<PathBuf>,
-    /// A pretrained model as published: a `.gguf` file or a Hugging Face folder.
-    #[arg(long, value_name = "PATH")]
-    pub model: Option<PathBuf>,
-    /// Context of a `--model` (prompt plus generated tokens plus thoughts; default 512, or the model's own context
-    /// if shorter).
-    #[arg(long, requires = "model")]
-    pub context: Option<usize>,
+    /// The model (with `--model`, `--context` is prompt plus generated tokens plus thoughts; default 512).
+    #[command(flatten)]
+    pub source: ModelArgs,
     /// A prompt (repeat for several; they are generated as one batch).
     #[arg(long, short = 'p')]
     pub prompt: Vec<String>,
