@@ -158,13 +158,11 @@ fn dims(p: &RunParams) -> Dims {
         ModelConfig::Pretrained(m) => {
             let s = &m.shape;
             let params = s.parameters() + mix;
-            let per_block = (params - mix)
-                .saturating_sub(m.vocab_size as u64 * width as u64 * if s.tied { 1 } else { 2 } + width as u64)
-                / layers.max(1) as u64;
+            // Trained with `last(N)`: the tables (embedding, an untied head), N blocks, the final norm.
             let trained = match m.train {
                 TrainPart::All => params,
                 TrainPart::Last { layers: n } => {
-                    m.vocab_size as u64 * width as u64 + n as u64 * per_block + width as u64 + mix
+                    s.table_parameters() + n as u64 * s.block_parameters() + width as u64 + mix
                 }
             };
             let embedding = m.vocab_size as u64 * width as u64;

@@ -100,7 +100,7 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
         )?;
         let (built, step) = (&loaded.built, loaded.step);
         let meta = Shown {
-            run: loaded.run.clone(),
+            run: loaded.run,
             step,
             what: loaded.ckpt.as_ref().map_or_else(
                 || args.source.model.as_ref().map_or(String::new(), |m| format!("model `{}`", m.display())),

@@ -125,11 +125,21 @@ impl LlamaShape {
 
     /// Parameters of the checkpoint with the engine's [`SPECIAL_TOKENS`] rows added.
     pub fn parameters(&self) -> u64 {
-        let (d, v) = (self.width as u64, (self.vocab + SPECIAL_TOKENS) as u64);
+        self.table_parameters() + self.layers as u64 * self.block_parameters() + self.width as u64
+    }
+
+    /// Parameters of one block: query, output, key and value projections, the SwiGLU MLP, two norms.
+    pub fn block_parameters(&self) -> u64 {
+        let d = self.width as u64;
         let kv = (self.kv_heads * self.head_dim()) as u64;
-        let block = d * d * 2 + 2 * d * kv + 3 * d * self.ffn as u64 + 2 * d;
-        let head = if self.tied { 0 } else { v * d };
-        v * d + self.layers as u64 * block + d + head
+        d * d * 2 + 2 * d * kv + 3 * d * self.ffn as u64 + 2 * d
+    }
+
+    /// Parameters of the token embedding and an untied head, with the [`SPECIAL_TOKENS`] rows (the final norm's
+    /// are in [`LlamaShape::parameters`] only).
+    pub fn table_parameters(&self) -> u64 {
+        let (d, v) = (self.width as u64, (self.vocab + SPECIAL_TOKENS) as u64);
+        v * d * if self.tied { 1 } else { 2 }
     }
 }
 

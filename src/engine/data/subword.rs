@@ -95,13 +95,13 @@ impl std::fmt::Debug for Subword {
 
 impl Subword {
     /// From a parsed `tokenizer.json` (text) and the model's vocabulary size; the end-of-text token is the
-    /// tokenizer's `<|endoftext|>` (or `</s>`, `<|end_of_text|>`) if it has one, else `eot`.
-    pub fn from_json(json: &str, model_vocab: usize, eot: Option<u32>) -> anyhow::Result<Self> {
+    /// tokenizer's `<|endoftext|>` (or `</s>`, `<|end_of_text|>`) if it has one, else `eos` (the checkpoint's
+    /// end-of-sequence id, also a stop token for generation).
+    pub fn from_json(json: &str, model_vocab: usize, eos: Option<u32>) -> anyhow::Result<Self> {
         let inner: tokenizers::Tokenizer =
             json.parse().map_err(|e| invalid(format!("the tokenizer cannot be read: {e}")))?;
         let named = ["<|endoftext|>", "<|end_of_text|>", "</s>"].iter().find_map(|t| inner.token_to_id(t));
-        let eos = eot;
-        let eot = named.or(eot).ok_or_else(|| {
+        let eot = named.or(eos).ok_or_else(|| {
             invalid("the tokenizer has no end-of-text token (`<|endoftext|>`, `</s>`) and the checkpoint names none")
         })?;
         let size = inner.get_vocab_size(true);

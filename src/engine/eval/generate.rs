@@ -23,7 +23,8 @@ pub struct GenerateOptions {
     pub thought_budget: usize,
     /// Thoughts in a row before a real token, at most.
     pub max_consecutive: usize,
-    /// Tokens that end a row (not included in its output): end of text and the model's own end of sequence.
+    /// Tokens that end a row (not included in its output): the tokenizer's `stop_ids` (end of text, and a
+    /// pretrained model's own end of sequence).
     pub stop: Vec<u32>,
 }
 
@@ -107,7 +108,7 @@ pub fn generate(model: &dyn CausalLm, prompts: &[Vec<u32>], opts: &GenerateOptio
                 // A thought needs room for the real token after it.
                 && cache.len(i) + 1 < context;
             let token = if thinks { THOUGHT_ID } else { choose(logits, opts.temperature, &mut rng) };
-            if token == EOT_ID || opts.stop.contains(&token) {
+            if opts.stop.contains(&token) {
                 (row.done, row.out.stop) = (true, Stop::EndOfText);
                 continue;
             }
