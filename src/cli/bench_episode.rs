@@ -24,6 +24,7 @@ use crate::engine::episode::fast_forward::{fast_forward, fast_forward_naive};
 use crate::engine::episode::walk::Policy;
 use crate::engine::episode::{default_chunk, run_episode, EpisodeInput, Placement};
 use crate::engine::model::{CausalLm, Gpt};
+use crate::engine::profile::{self, Breakdown};
 use crate::engine::rng::Rng;
 use crate::plan::*;
 
@@ -74,6 +75,10 @@ struct Report {
     cff_ratio: f64,
     cff_calls_ratio: f64,
     cff_k_mean: f64,
+    /// Where the fast-forward's and the episode's time goes (seconds per run, mean over the repeats): model calls
+    /// (cache writes and cached attention inside them), host-side statistics and decisions, cache compaction.
+    ff_breakdown: Breakdown,
+    episode_breakdown: Breakdown,
     chunk: usize,
     thought_bias: f32,
     repeats: usize,
@@ -147,11 +152,16 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
     // CPU) biases no figure against another.
     let mut times: [Vec<f64>; 4] = Default::default();
     let mut ratios: [Vec<f64>; 4] = Default::default();
+    let (mut ff_breakdown, mut episode_breakdown) = (Breakdown::default(), Breakdown::default());
     for _ in 0..repeats {
         let fwd = timed(&dev, forward)?;
+        profile::reset();
         let ff = timed(&dev, || fast_forward(&model, &seqs, None, &policy, chunk).map(drop))?;
+        ff_breakdown = ff_breakdown.plus(Breakdown::read());
         let naive = timed(&dev, || fast_forward_naive(&model, &seqs, None, &policy).map(drop))?;
+        profile::reset();
         let ep = timed(&dev, || episode().map(drop))?;
+        episode_breakdown = episode_breakdown.plus(Breakdown::read());
         let cff = timed(&dev, || fast_forward(&continuous, &seqs, None, &policy, chunk).map(drop))?;
         for (v, x) in times.iter_mut().zip([fwd, ff, naive, ep]) {
             v.push(x);
@@ -189,6 +199,8 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
         cff_ratio,
         cff_calls_ratio: cff_cost.calls as f64 / ff_cost.calls.max(1) as f64,
         cff_k_mean,
+        ff_breakdown: ff_breakdown.scaled(repeats as f64),
+        episode_breakdown: episode_breakdown.scaled(repeats as f64),
         chunk,
         thought_bias: bias,
         repeats,
@@ -283,6 +295,20 @@ fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
         r.episode_work,
         0.6 * r.rounds as f64 + 1.0
     );
+    for (name, b, total) in [("fast-forward", &r.ff_breakdown, r.ff_s), ("episode", &r.episode_breakdown, r.episode_s)] {
+        println!(
+            "  {name} time: model calls {:.3} s ({} calls; cache writes {:.3} s, cached attention {:.3} s), \
+             statistics {:.3} s, decisions {:.3} s, compaction {:.3} s, other {:.3} s",
+            b.model_s,
+            b.model_calls,
+            b.cache_write_s,
+            b.attention_s,
+            b.stats_s,
+            b.decide_s,
+            b.compact_s,
+            (total - b.model_s - b.stats_s - b.decide_s - b.compact_s).max(0.0)
+        );
+    }
     println!(
         "  exact (fast == naive: placements, ll within {LL_TOLERANCE:e}): {} (max |Δll| {:.1e})",
         r.exact, r.ll_max_diff

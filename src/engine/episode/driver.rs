@@ -11,6 +11,7 @@ use candle_core::Tensor;
 use super::stats::{position_stats, PosStat};
 use super::walk::Walk;
 use crate::engine::model::{CausalLm, KvCache};
+use crate::engine::profile::{timed, Phase};
 use crate::plan::PAD_ID;
 
 /// Teacher-forced passes (no insertions) use chunks this many times wider than the fast-forward's.
@@ -50,15 +51,18 @@ pub fn drive_cached(
         if live.len() * 8 <= ids.len() * 7 {
             // Compact: the working batch keeps only live rows; finished rows go home first. Copying a row's
             // cache costs far less than computing a chunk for it.
-            let work = sub.as_ref().unwrap_or(cache);
-            let next = work.select_rows(&live)?;
-            if let Some(old) = &sub {
-                for (i, &id) in ids.iter().enumerate() {
-                    if !live.contains(&i) {
-                        cache.copy_row(id, old, i)?;
+            let next = timed(Phase::Compact, || -> anyhow::Result<KvCache> {
+                let work = sub.as_ref().unwrap_or(cache);
+                let next = work.select_rows(&live)?;
+                if let Some(old) = &sub {
+                    for (i, &id) in ids.iter().enumerate() {
+                        if !live.contains(&i) {
+                            cache.copy_row(id, old, i)?;
+                        }
                     }
                 }
-            }
+                Ok(next)
+            })?;
             ids = live.iter().map(|&i| ids[i]).collect();
             sub = Some(next);
         }
@@ -69,9 +73,12 @@ pub fn drive_cached(
         step(model, work, walks, &ids, chunk, &mut cost)?;
     }
     if let Some(old) = &sub {
-        for (i, &id) in ids.iter().enumerate() {
-            cache.copy_row(id, old, i)?;
-        }
+        timed(Phase::Compact, || -> anyhow::Result<()> {
+            for (i, &id) in ids.iter().enumerate() {
+                cache.copy_row(id, old, i)?;
+            }
+            Ok(())
+        })?;
     }
     Ok(cost)
 }
@@ -90,28 +97,33 @@ fn step(
     let mut targets = vec![PAD_ID; n * chunk];
     let mut valid = vec![0usize; n];
     let thought_first = model.continuous_thoughts();
-    for (i, &id) in ids.iter().enumerate() {
-        let at = i * chunk;
-        valid[i] = walks[id].plan_with(chunk, &mut tokens[at..at + chunk], &mut targets[at..at + chunk], thought_first);
-    }
+    timed(Phase::Decide, || {
+        for (i, &id) in ids.iter().enumerate() {
+            let at = i * chunk;
+            let (tok, tgt) = (&mut tokens[at..at + chunk], &mut targets[at..at + chunk]);
+            valid[i] = walks[id].plan_with(chunk, tok, tgt, thought_first);
+        }
+    });
     // Narrow the chunk to the longest plan so that tails cost no padding.
     let c = valid.iter().copied().max().unwrap_or(0).max(1);
     let squeeze = |v: &[u32]| -> Vec<u32> { v.chunks_exact(chunk).flat_map(|r| r[..c].iter().copied()).collect() };
     let device = model.device();
     let tok = Tensor::from_vec(squeeze(&tokens), (n, c), device)?;
-    let out = model.forward_chunk(&tok, &valid, work)?;
-    let stats = position_stats(&out.logits, &squeeze(&targets))?;
+    let out = timed(Phase::Model, || model.forward_chunk(&tok, &valid, work))?;
+    let stats = timed(Phase::Stats, || position_stats(&out.logits, &squeeze(&targets)))?;
     cost.calls += 1;
     cost.positions += valid.iter().sum::<usize>();
-    for (i, &id) in ids.iter().enumerate() {
-        let walk = &mut walks[id];
-        let before = walk.fed;
-        let kept = walk.accept(&stats[i * c..i * c + valid[i]]);
-        if kept < valid[i] {
-            work.truncate(i, before + kept)?;
+    timed(Phase::Decide, || -> anyhow::Result<()> {
+        for (i, &id) in ids.iter().enumerate() {
+            let walk = &mut walks[id];
+            let before = walk.fed;
+            let kept = walk.accept(&stats[i * c..i * c + valid[i]]);
+            if kept < valid[i] {
+                work.truncate(i, before + kept)?;
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The naive reference: after every insertion, recompute the whole augmented stream of every unfinished row

@@ -5,6 +5,7 @@ use candle_core::{Device, Result, Tensor};
 
 use super::ops;
 use super::{InputVectors, KvCache};
+use crate::engine::profile::{timed, Phase};
 use crate::plan::THOUGHT_ID;
 
 /// A chunk (B, C) for `cache` is well formed: one row per cache row, at least one position, a cache made for a
@@ -99,16 +100,20 @@ pub(super) fn cached_attention(
         use super::cached::{CacheWriteOp, CachedAttentionOp, ChunkRows};
         let rows = ChunkRows { heads, offsets: lens.to_vec(), valid: valid.to_vec() };
         let qkv = qkv.contiguous()?;
-        keys.inplace_op2(&qkv, &CacheWriteOp { rows: rows.clone(), part: 1 })?;
-        values.inplace_op2(&qkv, &CacheWriteOp { rows: rows.clone(), part: 2 })?;
-        return qkv.apply_op3_no_bwd(keys, values, &CachedAttentionOp { rows });
+        timed(Phase::CacheWrite, || -> Result<()> {
+            keys.inplace_op2(&qkv, &CacheWriteOp { rows: rows.clone(), part: 1 })?;
+            values.inplace_op2(&qkv, &CacheWriteOp { rows: rows.clone(), part: 2 })
+        })?;
+        return timed(Phase::Attention, || qkv.apply_op3_no_bwd(keys, values, &CachedAttentionOp { rows }));
     }
     let c = qkv.dim(1)?;
     let (q, k, v) = ops::split_heads(qkv, heads)?;
-    cache.write(layer, &k, &v, valid)?;
+    timed(Phase::CacheWrite, || cache.write(layer, &k, &v, valid))?;
     // Keys visible to any row: up to the longest row after this chunk. Padding queries see the row's
     // prefix plus stale entries: finite, and unspecified.
     let span = lens.iter().zip(valid).map(|(l, n)| l + n).max().unwrap_or(0).max(1);
-    let y = attention(&q, &keys.narrow(2, 0, span)?, &values.narrow(2, 0, span)?, lens)?;
-    ops::merge_heads(&y, c)
+    timed(Phase::Attention, || {
+        let y = attention(&q, &keys.narrow(2, 0, span)?, &values.narrow(2, 0, span)?, lens)?;
+        ops::merge_heads(&y, c)
+    })
 }

@@ -87,8 +87,10 @@ pub(super) unsafe fn matmul(
     )
 }
 
+/// The matmul parallelism of the fused ops, read once (candle re-derives the thread count on every call).
 fn threads() -> Parallelism {
-    match candle_core::utils::get_num_threads() {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    match *THREADS.get_or_init(candle_core::utils::get_num_threads) {
         0 | 1 => Parallelism::None,
         n => Parallelism::Rayon(n),
     }
