@@ -13,8 +13,8 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Model { json, device, repeats, model: None, .. } => {
             super::bench_model::run(*json, device.as_deref(), *repeats)
         }
-        BenchCommand::Episode { json, device, size, repeats } => {
-            super::bench_episode::run(*json, device.as_deref(), *size, *repeats)
+        BenchCommand::Episode { json, device, size, repeats, chunk } => {
+            super::bench_episode::run(*json, device.as_deref(), *size, *repeats, *chunk)
         }
     }
 }

@@ -84,7 +84,13 @@ struct Report {
     repeats: usize,
 }
 
-pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize) -> anyhow::Result<ExitCode> {
+pub fn run(
+    json: bool,
+    device_arg: Option<&str>,
+    size: BenchSize,
+    repeats: usize,
+    chunk: Option<usize>,
+) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(repeats > 0, "`--repeats` must be at least 1");
     let spec = device_arg.map(parse_device).transpose()?.unwrap_or(DeviceSpec::Cpu);
     let dev = device(spec)?;
@@ -100,7 +106,7 @@ pub fn run(json: bool, device_arg: Option<&str>, size: BenchSize, repeats: usize
     let policy =
         Policy { threshold: None, max_consecutive: 2, budget: BUDGET, blocked: Vec::new(), ..Default::default() };
 
-    let chunk = default_chunk(&dev);
+    let chunk = chunk.unwrap_or_else(|| default_chunk(&dev));
     let bias = calibrate(&gpt, &seqs, &policy, chunk, &dev)?;
     let model = ThoughtBias::new(&gpt, bias)?;
     let continuous_gpt = gpt.clone().with_continuous_thoughts(true);
@@ -295,7 +301,8 @@ fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
         r.episode_work,
         0.6 * r.rounds as f64 + 1.0
     );
-    for (name, b, total) in [("fast-forward", &r.ff_breakdown, r.ff_s), ("episode", &r.episode_breakdown, r.episode_s)] {
+    for (name, b, total) in [("fast-forward", &r.ff_breakdown, r.ff_s), ("episode", &r.episode_breakdown, r.episode_s)]
+    {
         println!(
             "  {name} time: model calls {:.3} s ({} calls; cache writes {:.3} s, cached attention {:.3} s), \
              statistics {:.3} s, decisions {:.3} s, compaction {:.3} s, other {:.3} s",

@@ -296,6 +296,9 @@ pub enum BenchCommand {
         /// Timed repeats per figure (the median is reported).
         #[arg(long, default_value_t = 3, value_parser = at_least_one)]
         repeats: usize,
+        /// Positions per row per model call of the fast-forward (default: the engine's, 8 on the CPU, 32 on GPUs).
+        #[arg(long, value_parser = at_least_one)]
+        chunk: Option<usize>,
     },
 }
 

@@ -7,6 +7,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::fused::{causal_softmax_rows, matmul, Mat, SharedMut, QUERY_BLOCK};
+use super::kernels::softmax_in_place;
 use super::storage::storage_slice;
 
 /// Where a chunk goes: row b's `valid[b]` real tokens at positions `offsets[b]..`.
@@ -125,6 +126,16 @@ impl CustomOp3 for CachedAttentionOp {
             let (b, h) = (task / heads, task % heads);
             let (off, n) = (self.rows.offsets[b], self.rows.valid[b]);
             let kv = ((b * heads + h) * t_max) * hd;
+            if n <= SMALL_CHUNK {
+                // SAFETY: as below; this task alone writes rows 0..n of row b's head-h columns of y.
+                unsafe {
+                    let q = (qp as *const f32).add(b * c * 3 * d + h * hd);
+                    let (k, v) = ((kp as *const f32).add(kv), (vp as *const f32).add(kv));
+                    let dst = yp.get().add(b * c * d + h * hd);
+                    few_queries(Queries { q, q_rs: 3 * d, n, first: off + 1 }, k, v, hd, scale, p, dst, d);
+                }
+                return;
+            }
             for i0 in (0..n).step_by(QUERY_BLOCK) {
                 let i1 = (i0 + QUERY_BLOCK).min(n);
                 let (m, keys_seen) = (i1 - i0, off + i1);
@@ -155,4 +166,99 @@ impl CustomOp3 for CachedAttentionOp {
         });
         Ok((CpuStorage::F32(y), Shape::from((batch, c, d))))
     }
+}
+
+/// Chunks of at most this many queries per row attend with [`few_queries`] (one pass per query over its keys)
+/// instead of two `gemm` calls, whose fixed cost dominates at the fast-forward's chunk sizes.
+const SMALL_CHUNK: usize = 16;
+
+/// `n` queries of one head, row r at `q + r·q_rs`, where query r sees the first `first + r` keys.
+struct Queries {
+    q: *const f32,
+    q_rs: usize,
+    n: usize,
+    first: usize,
+}
+
+/// Attention of a few queries over one head's cached keys and values (`k`, `v`: rows of `hd` floats), each
+/// query's output written to `dst + r·dst_rs` (`hd` floats). Dispatches to an AVX2+FMA build of the same code
+/// where the CPU has it.
+///
+/// # Safety
+/// `k` and `v` hold at least `first + n - 1` rows, the queries and outputs lie inside their buffers.
+#[allow(clippy::too_many_arguments)]
+unsafe fn few_queries(
+    qs: Queries,
+    k: *const f32,
+    v: *const f32,
+    hd: usize,
+    scale: f32,
+    p: &mut Vec<f32>,
+    dst: *mut f32,
+    dst_rs: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        return few_queries_avx2(qs, k, v, hd, scale, p, dst, dst_rs);
+    }
+    few_queries_body(qs, k, v, hd, scale, p, dst, dst_rs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn few_queries_avx2(
+    qs: Queries,
+    k: *const f32,
+    v: *const f32,
+    hd: usize,
+    scale: f32,
+    p: &mut Vec<f32>,
+    dst: *mut f32,
+    dst_rs: usize,
+) {
+    few_queries_body(qs, k, v, hd, scale, p, dst, dst_rs)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn few_queries_body(
+    qs: Queries,
+    k: *const f32,
+    v: *const f32,
+    hd: usize,
+    scale: f32,
+    p: &mut Vec<f32>,
+    dst: *mut f32,
+    dst_rs: usize,
+) {
+    for r in 0..qs.n {
+        let seen = qs.first + r;
+        p.resize(seen, 0.0);
+        let q = std::slice::from_raw_parts(qs.q.add(r * qs.q_rs), hd);
+        for (j, pj) in p.iter_mut().enumerate() {
+            *pj = scale * dot(q, std::slice::from_raw_parts(k.add(j * hd), hd));
+        }
+        softmax_in_place(p);
+        let out = std::slice::from_raw_parts_mut(dst.add(r * dst_rs), hd);
+        out.fill(0.0);
+        for (j, &pj) in p.iter().enumerate() {
+            let vj = std::slice::from_raw_parts(v.add(j * hd), hd);
+            out.iter_mut().zip(vj).for_each(|(o, &x)| *o = pj.mul_add(x, *o));
+        }
+    }
+}
+
+/// A dot product in eight independent lanes (which the compiler keeps in one vector register).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            acc[l] = x[l].mul_add(y[l], acc[l]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
