@@ -189,6 +189,42 @@ fn selected_and_copied_rows_continue_like_the_originals() {
     assert!(cache.select_rows(&[3]).is_err());
 }
 
+/// A narrowed view runs chunks on its rows only (in its order), leaves the other rows as they were, and the rows
+/// continue after the view is reset as if fed in one batch: on the kernels' path and on the composite path.
+#[test]
+fn a_narrowed_view_feeds_its_rows_only() {
+    for composite in [false, true] {
+        let run = || {
+            let (model, _vm) = tiny(6);
+            let mut rng = Rng::new(6);
+            let seqs: Vec<Vec<u32>> = [12, 9, 14, 10].iter().map(|&n| random_tokens(&mut rng, n)).collect();
+            let mut cache = model.new_cache(4).unwrap();
+            let halves: Vec<Vec<u32>> = seqs.iter().map(|s| s[..s.len() / 2].to_vec()).collect();
+            feed_chunks(&model, &mut cache, &halves, &mut rng);
+            // Rows 3 and 1 (in that order) run to their ends; rows 0 and 2 stay at their halves.
+            cache.set_view(&[3, 1]).unwrap();
+            let picked = vec![seqs[3].clone(), seqs[1].clone()];
+            let got = feed_chunks(&model, &mut cache, &picked, &mut rng);
+            for (r, seq) in picked.iter().enumerate() {
+                assert_matches_full(&model, seq, seq.len() / 2, &got[r]);
+            }
+            cache.reset_view();
+            assert_eq!(cache.lens(), vec![6, 9, 7, 10]);
+            let got = feed_chunks(&model, &mut cache, &seqs, &mut rng);
+            for r in [0, 2] {
+                assert_matches_full(&model, &seqs[r], seqs[r].len() / 2, &got[r]);
+            }
+            assert!(cache.set_view(&[1, 1]).is_err(), "a row twice");
+            assert!(cache.set_view(&[4]).is_err(), "a row out of range");
+        };
+        if composite {
+            with_composite_ops(run);
+        } else {
+            run();
+        }
+    }
+}
+
 #[test]
 fn chunk_past_the_context_is_an_error_and_writes_nothing() {
     let (model, _vm) = tiny(4);

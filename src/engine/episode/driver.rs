@@ -3,8 +3,8 @@
 //!
 //! Chunked: every row feeds up to `chunk` planned items at its own position in one `forward_chunk` call; a row
 //! whose walk inserts a thought keeps only the positions up to the insertion and is cut back there, so the
-//! prefix's KV cache is never recomputed. Rows that finish are dropped from the working batch (their cache rows
-//! are copied back) once an eighth of it is idle, so no compute is spent on them.
+//! prefix's KV cache is never recomputed. Rows that finish leave the working batch at once (the cache's view
+//! narrows to the unfinished rows; nothing is copied), so no compute is spent on them.
 
 use candle_core::Tensor;
 
@@ -39,48 +39,27 @@ pub fn drive_cached(
     // Without a policy nothing is ever cut back, so wider chunks waste nothing but tail padding and save calls.
     let chunk = if walks.iter().all(|w| w.policy.is_none()) { chunk * SCORE_CHUNK_FACTOR } else { chunk };
     anyhow::ensure!(cache.batch() == walks.len(), "a cache of {} rows for {} sequences", cache.batch(), walks.len());
+    cache.reset_view();
     let mut cost = DriveCost::default();
-    // `ids[i]`: the walk in row i of the working cache; `sub` is None while the working cache is `cache`.
+    // `ids[i]`: the walk (and stored cache row) in row i of the working batch: the unfinished walks, in order.
     let mut ids: Vec<usize> = (0..walks.len()).collect();
-    let mut sub: Option<KvCache> = None;
-    loop {
-        let live: Vec<usize> = (0..ids.len()).filter(|&i| !walks[ids[i]].done()).collect();
-        if live.is_empty() {
-            break;
-        }
-        if live.len() * 8 <= ids.len() * 7 {
-            // Compact: the working batch keeps only live rows; finished rows go home first. Copying a row's
-            // cache costs far less than computing a chunk for it.
-            let next = timed(Phase::Compact, || -> anyhow::Result<KvCache> {
-                let work = sub.as_ref().unwrap_or(cache);
-                let next = work.select_rows(&live)?;
-                if let Some(old) = &sub {
-                    for (i, &id) in ids.iter().enumerate() {
-                        if !live.contains(&i) {
-                            cache.copy_row(id, old, i)?;
-                        }
-                    }
-                }
-                Ok(next)
-            })?;
-            ids = live.iter().map(|&i| ids[i]).collect();
-            sub = Some(next);
-        }
-        let work = match sub.as_mut() {
-            Some(s) => s,
-            None => &mut *cache,
-        };
-        step(model, work, walks, &ids, chunk, &mut cost)?;
-    }
-    if let Some(old) = &sub {
-        timed(Phase::Compact, || -> anyhow::Result<()> {
-            for (i, &id) in ids.iter().enumerate() {
-                cache.copy_row(id, old, i)?;
+    let mut drive = || -> anyhow::Result<()> {
+        loop {
+            let live: Vec<usize> = ids.iter().copied().filter(|&id| !walks[id].done()).collect();
+            if live.is_empty() {
+                return Ok(());
             }
-            Ok(())
-        })?;
-    }
-    Ok(cost)
+            if live.len() < ids.len() {
+                // Finished rows leave the working batch: the cache's view narrows, no row is copied.
+                timed(Phase::Compact, || cache.set_view(&live))?;
+                ids = live;
+            }
+            step(model, cache, walks, &ids, chunk, &mut cost)?;
+        }
+    };
+    let done = drive();
+    cache.reset_view();
+    done.map(|()| cost)
 }
 
 /// One chunk for the rows `ids` (row i of `work` belongs to `walks[ids[i]]`).

@@ -7,11 +7,18 @@ use candle_core::{DType, Device, Result, Tensor};
 ///
 /// Positions at or beyond a row's length hold stale values that attention masks out. Not `Clone`: the tensors
 /// are written in place, so a shallow copy would alias; use [`KvCache::select_rows`] for an independent copy.
+///
+/// Every row-indexed method works on the cache's *view*: the rows a chunk runs on, in order (all rows, unless
+/// [`KvCache::set_view`] narrowed it). A narrowed view is how the episode phase drops finished rows from its
+/// working batch without copying any cache row.
 #[derive(Debug)]
 pub struct KvCache {
     keys: Vec<Tensor>,
     values: Vec<Tensor>,
+    /// Per stored row.
     lens: Vec<usize>,
+    /// The stored rows the view shows, in order.
+    view: Vec<usize>,
     capacity: usize,
     /// With continuous thoughts: each row's final hidden state per cached position, host-side (row-major,
     /// `capacity × width`), so a thought's input (the previous position's output) is at hand when it is fed.
@@ -42,12 +49,12 @@ impl KvCache {
             keys.push(Tensor::zeros(shape, dtype, device)?);
             values.push(Tensor::zeros(shape, dtype, device)?);
         }
-        Ok(Self { keys, values, lens: vec![0; batch], capacity, hidden: None })
+        Ok(Self { keys, values, lens: vec![0; batch], view: (0..batch).collect(), capacity, hidden: None })
     }
 
     /// This cache, also keeping each position's final hidden state of `width` floats (continuous thoughts).
     pub fn with_hidden(mut self, width: usize) -> Self {
-        let rows = vec![vec![0f32; self.capacity * width]; self.batch()];
+        let rows = vec![vec![0f32; self.capacity * width]; self.lens.len()];
         self.hidden = Some(Hidden { width, rows });
         self
     }
@@ -55,7 +62,37 @@ impl KvCache {
     /// Row `b`'s final hidden state at cached position `pos`, if this cache keeps them and holds it.
     pub fn hidden(&self, b: usize, pos: usize) -> Option<&[f32]> {
         let h = self.hidden.as_ref()?;
-        (pos < self.len(b)).then(|| &h.rows[b][pos * h.width..(pos + 1) * h.width])
+        (pos < self.len(b)).then(|| &h.rows[self.view[b]][pos * h.width..(pos + 1) * h.width])
+    }
+
+    /// Narrow the view to the stored rows `rows` (of all the cache holds, in this order, no repeats): the next
+    /// chunks run on those rows only, row `i` of a chunk on stored row `rows[i]`.
+    pub fn set_view(&mut self, rows: &[usize]) -> Result<()> {
+        let mut seen = vec![false; self.lens.len()];
+        for &r in rows {
+            match seen.get_mut(r) {
+                Some(s) if !*s => *s = true,
+                Some(_) => candle_core::bail!("cache row {r} appears twice in a view"),
+                None => candle_core::bail!("cache row {r} out of range: the cache stores {} rows", self.lens.len()),
+            }
+        }
+        self.view = rows.to_vec();
+        Ok(())
+    }
+
+    /// Show every stored row again, in order.
+    pub fn reset_view(&mut self) {
+        self.view = (0..self.lens.len()).collect();
+    }
+
+    /// The stored row behind each row of the view.
+    pub(crate) fn stored_rows(&self) -> &[usize] {
+        &self.view
+    }
+
+    /// Whether the view shows every stored row in order (then row indices need no mapping).
+    pub(crate) fn full_view(&self) -> bool {
+        self.view.len() == self.lens.len() && self.view.iter().enumerate().all(|(i, &r)| i == r)
     }
 
     /// Whether this cache keeps hidden states.
@@ -71,30 +108,32 @@ impl KvCache {
         if values.len() != valid.len() * chunk * w {
             candle_core::bail!("hidden states of {} floats for {} rows × {chunk} × {w}", values.len(), valid.len());
         }
-        for (b, (&n, &at)) in valid.iter().zip(&self.lens).enumerate() {
+        for (b, &n) in valid.iter().enumerate() {
+            let (row, at) = (self.view[b], self.lens[self.view[b]]);
             let src = &values[b * chunk * w..(b * chunk + n) * w];
-            h.rows[b][at * w..(at + n) * w].copy_from_slice(src);
+            h.rows[row][at * w..(at + n) * w].copy_from_slice(src);
         }
         Ok(())
     }
 
-    /// The number of cached positions of every row.
-    pub fn lens(&self) -> &[usize] {
-        &self.lens
+    /// The number of cached positions of every row of the view.
+    pub fn lens(&self) -> Vec<usize> {
+        self.view.iter().map(|&r| self.lens[r]).collect()
     }
 
     /// The number of cached positions of row `b` (0 for a row that does not exist).
     pub fn len(&self, b: usize) -> usize {
-        self.lens.get(b).copied().unwrap_or(0)
+        self.view.get(b).map_or(0, |&r| self.lens[r])
     }
 
-    /// Whether every row is empty.
+    /// Whether every row of the view is empty.
     pub fn is_empty(&self) -> bool {
-        self.lens.iter().all(|&l| l == 0)
+        self.view.iter().all(|&r| self.lens[r] == 0)
     }
 
+    /// The rows of the view.
     pub fn batch(&self) -> usize {
-        self.lens.len()
+        self.view.len()
     }
 
     /// The most positions a row can hold.
@@ -112,7 +151,7 @@ impl KvCache {
         if len > cur {
             candle_core::bail!("cannot truncate cache row {b} to {len}: it holds only {cur} positions");
         }
-        self.lens[b] = len;
+        self.lens[self.view[b]] = len;
         Ok(())
     }
 
@@ -121,18 +160,20 @@ impl KvCache {
         for &r in rows {
             self.row_len(r)?;
         }
+        let stored: Vec<usize> = rows.iter().map(|&r| self.view[r]).collect();
         let device = self.device();
-        let idx = Tensor::from_vec(rows.iter().map(|&r| r as u32).collect::<Vec<_>>(), rows.len(), &device)?;
+        let idx = Tensor::from_vec(stored.iter().map(|&r| r as u32).collect::<Vec<_>>(), rows.len(), &device)?;
         let pick = |ts: &[Tensor]| -> Result<Vec<Tensor>> { ts.iter().map(|t| t.index_select(&idx, 0)).collect() };
         Ok(KvCache {
             keys: pick(&self.keys)?,
             values: pick(&self.values)?,
-            lens: rows.iter().map(|&r| self.lens[r]).collect(),
+            lens: stored.iter().map(|&r| self.lens[r]).collect(),
+            view: (0..rows.len()).collect(),
             capacity: self.capacity,
             hidden: self
                 .hidden
                 .as_ref()
-                .map(|h| Hidden { width: h.width, rows: rows.iter().map(|&r| h.rows[r].clone()).collect() }),
+                .map(|h| Hidden { width: h.width, rows: stored.iter().map(|&r| h.rows[r].clone()).collect() }),
         })
     }
 
@@ -149,6 +190,7 @@ impl KvCache {
                 self.capacity
             );
         }
+        let (dst, src_row) = (self.view[dst], src.view[src_row]);
         for (dst_t, src_t) in self.keys.iter().zip(&src.keys).chain(self.values.iter().zip(&src.values)) {
             // A row of a contiguous (B, H, T, Dh) tensor is itself contiguous: one block copy.
             dst_t.narrow(0, dst, 1)?.slice_set(&src_t.narrow(0, src_row, 1)?, 0, 0)?;
@@ -163,23 +205,24 @@ impl KvCache {
     /// Write `k`, `v` (B, H, C, Dh) of one layer: row b's first `valid[b]` positions at offset `lens[b]`.
     /// Lengths are not advanced here (every layer writes at the same offsets); see [`KvCache::advance`].
     pub(crate) fn write(&self, layer: usize, k: &Tensor, v: &Tensor, valid: &[usize]) -> Result<()> {
-        for (b, (&n, &at)) in valid.iter().zip(&self.lens).enumerate() {
+        for (b, &n) in valid.iter().enumerate() {
             if n == 0 {
                 continue;
             }
+            let (row, at) = (self.view[b], self.lens[self.view[b]]);
             let (kr, vr) = (k.narrow(0, b, 1)?, v.narrow(0, b, 1)?);
             let (kr, vr) = if n == k.dim(2)? {
                 (kr.contiguous()?, vr.contiguous()?)
             } else {
                 (kr.narrow(2, 0, n)?.contiguous()?, vr.narrow(2, 0, n)?.contiguous()?)
             };
-            self.keys[layer].narrow(0, b, 1)?.slice_set(&kr, 2, at)?;
-            self.values[layer].narrow(0, b, 1)?.slice_set(&vr, 2, at)?;
+            self.keys[layer].narrow(0, row, 1)?.slice_set(&kr, 2, at)?;
+            self.values[layer].narrow(0, row, 1)?.slice_set(&vr, 2, at)?;
         }
         Ok(())
     }
 
-    /// Keys and values of one layer, (B, H, T_max, Dh).
+    /// Keys and values of one layer, every stored row: (B_stored, H, T_max, Dh); see [`KvCache::stored_rows`].
     pub(crate) fn layer(&self, layer: usize) -> (&Tensor, &Tensor) {
         (&self.keys[layer], &self.values[layer])
     }
@@ -193,7 +236,8 @@ impl KvCache {
                 self.batch()
             );
         }
-        for (b, (&n, &at)) in valid.iter().zip(&self.lens).enumerate() {
+        for (b, &n) in valid.iter().enumerate() {
+            let at = self.lens[self.view[b]];
             if n > chunk {
                 candle_core::bail!("row {b}: {n} valid tokens in a chunk of {chunk}");
             }
@@ -206,14 +250,14 @@ impl KvCache {
 
     /// Advance every row by its number of valid tokens, after all layers were written.
     pub(crate) fn advance(&mut self, valid: &[usize]) {
-        for (l, &n) in self.lens.iter_mut().zip(valid) {
-            *l += n;
+        for (&r, &n) in self.view.iter().zip(valid) {
+            self.lens[r] += n;
         }
     }
 
     fn row_len(&self, b: usize) -> Result<usize> {
-        match self.lens.get(b) {
-            Some(&l) => Ok(l),
+        match self.view.get(b) {
+            Some(&r) => Ok(self.lens[r]),
             None => candle_core::bail!("cache row {b} out of range: the cache has {} rows", self.batch()),
         }
     }

@@ -10,12 +10,14 @@ use super::fused::{causal_softmax_rows, matmul, Mat, SharedMut, QUERY_BLOCK};
 use super::kernels::softmax_in_place;
 use super::storage::storage_slice;
 
-/// Where a chunk goes: row b's `valid[b]` real tokens at positions `offsets[b]..`.
+/// Where a chunk goes: row b's `valid[b]` real tokens at positions `offsets[b]..` of the cache's stored row
+/// `cache_rows[b]` (distinct rows).
 #[derive(Debug, Clone)]
 pub struct ChunkRows {
     pub heads: usize,
     pub offsets: Vec<usize>,
     pub valid: Vec<usize>,
+    pub cache_rows: Vec<usize>,
 }
 
 /// Shapes of packed qkv (B, C, 3·D) and a cache (B, H, T_max, Dh), checked against each other.
@@ -34,7 +36,8 @@ impl ChunkRows {
         let (cb, heads, t_max, hd) = cache.shape().dims4()?;
         let d = d3 / 3;
         let fits = self.offsets.iter().zip(&self.valid).all(|(o, v)| o + v <= t_max);
-        if cb != b
+        if self.cache_rows.len() != b
+            || self.cache_rows.iter().any(|&r| r >= cb)
             || heads != self.heads
             || d != heads * hd
             || d3 % 3 != 0
@@ -75,10 +78,11 @@ impl InplaceOp2 for CacheWriteOp {
         };
         let Dims { c, d, hd, heads, t_max } = dims;
         for (b, (&off, &n)) in self.rows.offsets.iter().zip(&self.rows.valid).enumerate() {
+            let row = self.rows.cache_rows[b];
             for h in 0..heads {
                 for i in 0..n {
                     let from = (b * c + i) * 3 * d + self.part * d + h * hd;
-                    let to = ((b * heads + h) * t_max + off + i) * hd;
+                    let to = ((row * heads + h) * t_max + off + i) * hd;
                     cache[to..to + hd].copy_from_slice(&qkv[from..from + hd]);
                 }
             }
@@ -125,7 +129,7 @@ impl CustomOp3 for CachedAttentionOp {
         (0..batch * heads).into_par_iter().for_each_init(Vec::<f32>::new, |p, task| {
             let (b, h) = (task / heads, task % heads);
             let (off, n) = (self.rows.offsets[b], self.rows.valid[b]);
-            let kv = ((b * heads + h) * t_max) * hd;
+            let kv = ((self.rows.cache_rows[b] * heads + h) * t_max) * hd;
             if n <= SMALL_CHUNK {
                 // SAFETY: as below; this task alone writes rows 0..n of row b's head-h columns of y.
                 unsafe {

@@ -98,7 +98,8 @@ pub(super) fn cached_attention(
     #[cfg(target_arch = "x86_64")]
     if ops::use_kernels(qkv) {
         use super::cached::{CacheWriteOp, CachedAttentionOp, ChunkRows};
-        let rows = ChunkRows { heads, offsets: lens.to_vec(), valid: valid.to_vec() };
+        let cache_rows = cache.stored_rows().to_vec();
+        let rows = ChunkRows { heads, offsets: lens.to_vec(), valid: valid.to_vec(), cache_rows };
         let qkv = qkv.contiguous()?;
         timed(Phase::CacheWrite, || -> Result<()> {
             keys.inplace_op2(&qkv, &CacheWriteOp { rows: rows.clone(), part: 1 })?;
@@ -113,7 +114,17 @@ pub(super) fn cached_attention(
     // prefix plus stale entries: finite, and unspecified.
     let span = lens.iter().zip(valid).map(|(l, n)| l + n).max().unwrap_or(0).max(1);
     timed(Phase::Attention, || {
-        let y = attention(&q, &keys.narrow(2, 0, span)?, &values.narrow(2, 0, span)?, lens)?;
+        // A narrowed view: gather its rows (one call per layer).
+        let (keys, values) = match cache.full_view() {
+            true => (keys.clone(), values.clone()),
+            false => {
+                let rows: Vec<u32> = cache.stored_rows().iter().map(|&r| r as u32).collect();
+                let idx = Tensor::from_vec(rows, cache.batch(), keys.device())?;
+                (keys.index_select(&idx, 0)?, values.index_select(&idx, 0)?)
+            }
+        };
+        let (keys, values) = (keys.narrow(2, 0, span)?, values.narrow(2, 0, span)?);
+        let y = attention(&q, &keys, &values, lens)?;
         ops::merge_heads(&y, c)
     })
 }

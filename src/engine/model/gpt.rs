@@ -311,7 +311,7 @@ impl CausalLm for Gpt {
     fn forward_chunk(&self, tokens: &Tensor, valid: &[usize], cache: &mut KvCache) -> Result<ModelOutput> {
         let (b, c) = self.check_tokens(tokens)?;
         chunk::check(b, c, valid, cache, self.cfg.layers, self.cfg.context)?;
-        let lens = cache.lens().to_vec();
+        let lens = cache.lens();
         let positions = chunk::positions(&lens, c, self.cfg.context, &self.device)?;
         let w = &self.frozen;
         let inputs = match self.continuous {
