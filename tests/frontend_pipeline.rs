@@ -165,7 +165,7 @@ fn cli_exit_codes() {
     assert_eq!(code(&["plan", "specs/default.think", "--format", "yaml"]).status.code(), Some(2));
     let plan = code(&["plan", "specs/default.think", "--mask-volatile"]);
     assert_eq!(plan.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&plan.stdout).ends_with("└── Plan: 1 run, 0 axes, 5.7e12 FLOPs, peak <masked>\n"));
+    assert!(String::from_utf8_lossy(&plan.stdout).ends_with("└── Plan: 1 run, 0 axes, 5.3e12 FLOPs, peak <masked>\n"));
     let diff = code(&["plan", "specs/ablate-thoughts.think", "--diff", "specs/ablate-unroll.think"]);
     assert_eq!(diff.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&diff.stdout).contains("Diff: 4 added, 2 removed, 2 changed, 2 unchanged"));

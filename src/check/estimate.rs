@@ -132,7 +132,7 @@ struct Dims {
     params: u64,
     /// Parameters that are trained (gradients and optimiser state).
     trained: u64,
-    /// Parameters not multiplied per position (embedding tables).
+    /// Parameters not multiplied per position: embedding tables, and the head (counted apart, once).
     embedding: u64,
 }
 
@@ -143,7 +143,8 @@ fn dims(p: &RunParams) -> Dims {
     match &p.model {
         ModelConfig::Gpt(g) => {
             let params = gpt_parameters(g) + mix;
-            let embedding = g.vocab_size as u64 * g.width as u64 + g.context as u64 * g.width as u64;
+            // wte, wpe and the untied lm_head (its product is the `head` term of the forward's count).
+            let embedding = 2 * g.vocab_size as u64 * g.width as u64 + g.context as u64 * g.width as u64;
             Dims {
                 layers,
                 width,
@@ -165,7 +166,8 @@ fn dims(p: &RunParams) -> Dims {
                     s.table_parameters() + n as u64 * s.block_parameters() + width as u64 + mix
                 }
             };
-            let embedding = m.vocab_size as u64 * width as u64;
+            let head = if s.tied { 0 } else { m.vocab_size as u64 * width as u64 };
+            let embedding = m.vocab_size as u64 * width as u64 + head;
             Dims { layers, width, heads: s.heads, context: m.context, vocab: m.vocab_size, params, trained, embedding }
         }
     }

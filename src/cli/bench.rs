@@ -7,11 +7,11 @@ use super::BenchCommand;
 pub fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Plan { json } => super::bench_plan::run(*json),
-        BenchCommand::Model { json, device, repeats, model: Some(path), batch, seq } => {
+        BenchCommand::Model { json, device, repeats, model: Some(path), batch, seq, .. } => {
             super::bench_pretrained::run(path, *json, device.as_deref(), *repeats, *batch, *seq)
         }
-        BenchCommand::Model { json, device, repeats, model: None, .. } => {
-            super::bench_model::run(*json, device.as_deref(), *repeats)
+        BenchCommand::Model { json, device, repeats, model: None, peak, .. } => {
+            super::bench_model::run(*json, device.as_deref(), *repeats, *peak)
         }
         BenchCommand::Episode { json, device, size, repeats, chunk } => {
             super::bench_episode::run(*json, device.as_deref(), *size, *repeats, *chunk)

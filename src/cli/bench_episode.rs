@@ -97,6 +97,7 @@ pub fn run(
     let (layers, width, heads, b_n, l_n) = match size {
         BenchSize::Small => (4, 256, 4, 16, 256),
         BenchSize::Medium => (6, 384, 6, 32, 256),
+        BenchSize::Gpt2 => (12, 768, 12, 16, 1024),
     };
     let cfg = GptConfig { layers, width, heads, context: l_n + BUDGET, vocab_size: VOCAB_SIZE };
     let varmap = VarMap::new();

@@ -57,9 +57,43 @@ struct Report {
     repeats: usize,
     device: String,
     threads: usize,
+    /// Model FLOPs per second achieved (forward: 2 per weight per position plus causal attention; a training
+    /// step counts 3 forwards' worth), the same count as the dry run's estimates.
+    forward_tflop_s: f64,
+    train_tflop_s: f64,
+    /// The device's peak used for MFU (`--peak`), TFLOP/s; MFU = achieved over it.
+    peak_tflop_s: Option<f64>,
+    forward_mfu: Option<f64>,
+    train_mfu: Option<f64>,
 }
 
-pub fn run(json: bool, device_arg: Option<&str>, repeats: usize) -> anyhow::Result<ExitCode> {
+/// Dense peaks of known GPUs, TFLOP/s, for the dtype the model runs in (f32 today, without TF32): (name, f32,
+/// bf16 dense). The bf16 column is what a bf16 run would be measured against.
+pub const KNOWN_PEAKS: [(&str, f64, f64); 4] =
+    [("h200", 67.0, 989.0), ("h100", 67.0, 989.0), ("a100", 19.5, 312.0), ("l40s", 91.6, 362.0)];
+
+/// `--peak`: a number of TFLOP/s, or a known GPU's name (its f32 peak).
+pub fn parse_peak(text: &str) -> Result<f64, String> {
+    if let Ok(v) = text.parse::<f64>() {
+        return if v > 0.0 && v.is_finite() { Ok(v) } else { Err(format!("a peak must be positive, got {v}")) };
+    }
+    let name = text.to_ascii_lowercase();
+    KNOWN_PEAKS.iter().find(|(n, ..)| *n == name).map(|&(_, f32_peak, _)| f32_peak).ok_or_else(|| {
+        let known: Vec<&str> = KNOWN_PEAKS.iter().map(|(n, ..)| *n).collect();
+        format!("`{text}` is neither a number of TFLOP/s nor a known GPU ({})", known.join(", "))
+    })
+}
+
+/// FLOPs of one forward of `b` sequences of `t` positions through the GPT `cfg`.
+pub fn gpt_forward_flops(cfg: &GptConfig, b: usize, t: usize) -> f64 {
+    // Every parameter but the two embedding tables multiplies each position once (the untied head included).
+    let tables = ((cfg.vocab_size + cfg.context) * cfg.width) as u64;
+    let weights = crate::check::estimate::gpt_parameters(cfg).saturating_sub(tables) as f64;
+    let attention = 2.0 * (cfg.layers * cfg.width) as f64 * t as f64;
+    (b * t) as f64 * (2.0 * weights + attention)
+}
+
+pub fn run(json: bool, device_arg: Option<&str>, repeats: usize, peak: Option<f64>) -> anyhow::Result<ExitCode> {
     if repeats == 0 {
         anyhow::bail!("`--repeats` must be at least 1");
     }
@@ -102,7 +136,14 @@ pub fn run(json: bool, device_arg: Option<&str>, repeats: usize) -> anyhow::Resu
         Ok(())
     })?;
 
+    let forward_tflop_s = gpt_forward_flops(&cfg, FORWARD_BATCH, SEQ) / forward_s / 1e12;
+    let train_tflop_s = 3.0 * gpt_forward_flops(&cfg, TRAIN_BATCH, SEQ) / train_s / 1e12;
     let report = Report {
+        forward_tflop_s,
+        train_tflop_s,
+        peak_tflop_s: peak,
+        forward_mfu: peak.map(|p| forward_tflop_s / p),
+        train_mfu: peak.map(|p| train_tflop_s / p),
         forward_tok_s: (FORWARD_BATCH * SEQ) as f64 / forward_s,
         train_tok_s: (TRAIN_BATCH * SEQ) as f64 / train_s,
         forward_s,
@@ -247,5 +288,38 @@ fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
         r.train_adamw_s
     );
     println!("  training step, clipped at 1.0 (as runs train): {:.3} s", r.train_clipped_s);
+    let mfu = |m: Option<f64>| m.map(|m| format!(", MFU {:.1}%", 100.0 * m)).unwrap_or_default();
+    println!(
+        "  achieved: forward {:.3} TFLOP/s{}, training {:.3} TFLOP/s{}{}",
+        r.forward_tflop_s,
+        mfu(r.forward_mfu),
+        r.train_tflop_s,
+        mfu(r.train_mfu),
+        r.peak_tflop_s.map(|p| format!(" (peak {p} TFLOP/s)")).unwrap_or_default()
+    );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_flops_count_weights_head_and_causal_attention() {
+        // 1 layer, width 4, vocab 10, context 8: block weights 12·16 + biases (3·4 + 4 + 16 + 4) + 2 norms (16).
+        let cfg = GptConfig { layers: 1, width: 4, heads: 1, context: 8, vocab_size: 10 };
+        let block = 12 * 16 + (12 + 4 + 16 + 4) + 4 * 4;
+        let final_norm = 2 * 4;
+        let weights = (block + final_norm + 10 * 4) as f64;
+        let want = (2 * 8) as f64 * (2.0 * weights + 2.0 * 4.0 * 8.0);
+        assert_eq!(gpt_forward_flops(&cfg, 2, 8), want);
+    }
+
+    #[test]
+    fn peaks_are_numbers_or_known_gpus() {
+        assert_eq!(parse_peak("12.5"), Ok(12.5));
+        assert_eq!(parse_peak("H200"), Ok(67.0));
+        assert!(parse_peak("0").is_err());
+        assert!(parse_peak("tpu").unwrap_err().contains("h200"));
+    }
 }

@@ -255,8 +255,12 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BenchSize {
+    /// 4 layers, width 256, 16 sequences of 256 (the CPU's figures).
     Small,
+    /// 6 layers, width 384, 32 sequences of 256.
     Medium,
+    /// GPT-2's 124M shape (12 layers, width 768, 12 heads), 16 sequences of 1,024: for GPUs.
+    Gpt2,
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,6 +288,9 @@ pub enum BenchCommand {
         /// Tokens per sequence with `--model`.
         #[arg(long, default_value_t = 128, value_parser = at_least_one, requires = "model")]
         seq: usize,
+        /// The device's peak for MFU: TFLOP/s, or a known GPU (h200, h100, a100, l40s: its f32 peak).
+        #[arg(long, value_parser = bench_model::parse_peak, conflicts_with = "model")]
+        peak: Option<f64>,
     },
     /// Fast-forward and episode cost relative to one plain forward pass.
     Episode {
