@@ -285,7 +285,7 @@ fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
     );
     println!("  plain forward      {:>8.3} s  {:>9.0} tok/s", r.forward_s, r.forward_tok_s);
     println!(
-        "  fast-forward       {:>8.3} s  ratio {:>5.2}  (work {:.2}; target ≤ 1.5)",
+        "  fast-forward       {:>8.3} s  ratio {:>5.2}  (work {:.2}; target ≤ 1.3)",
         r.ff_s, r.ff_ratio, r.ff_work
     );
     println!("  naive reference    {:>8.3} s  ratio {:>5.2}", r.naive_s, r.naive_ratio);
