@@ -136,7 +136,8 @@ impl CustomOp3 for CachedAttentionOp {
                     let q = (qp as *const f32).add(b * c * 3 * d + h * hd);
                     let (k, v) = ((kp as *const f32).add(kv), (vp as *const f32).add(kv));
                     let dst = yp.get().add(b * c * d + h * hd);
-                    few_queries(Queries { q, q_rs: 3 * d, n, first: off + 1 }, k, v, hd, scale, p, dst, d);
+                    let qs = Queries { q, q_rs: 3 * d, n, first: off + 1 };
+                    few_queries(&qs, &HeadKv { k, v, hd, scale }, p, &Outputs { dst, dst_rs: d });
                 }
                 return;
             }
@@ -184,71 +185,54 @@ struct Queries {
     first: usize,
 }
 
-/// Attention of a few queries over one head's cached keys and values (`k`, `v`: rows of `hd` floats), each
-/// query's output written to `dst + r·dst_rs` (`hd` floats). Dispatches to an AVX2+FMA build of the same code
-/// where the CPU has it.
-///
-/// # Safety
-/// `k` and `v` hold at least `first + n - 1` rows, the queries and outputs lie inside their buffers.
-#[allow(clippy::too_many_arguments)]
-unsafe fn few_queries(
-    qs: Queries,
+/// One head of one cached row: keys and values (rows of `hd` floats from `k`, `v`) and the score scale.
+struct HeadKv {
     k: *const f32,
     v: *const f32,
     hd: usize,
     scale: f32,
-    p: &mut Vec<f32>,
+}
+
+/// Where each query's output goes: `hd` floats at `dst + r·dst_rs`.
+struct Outputs {
     dst: *mut f32,
     dst_rs: usize,
-) {
+}
+
+/// Attention of a few queries over one head's cached keys and values. Dispatches to an AVX2+FMA build of the
+/// same code where the CPU has it.
+///
+/// # Safety
+/// The head holds at least `first + n - 1` rows; the queries and outputs lie inside their buffers.
+unsafe fn few_queries(qs: &Queries, kv: &HeadKv, p: &mut Vec<f32>, out: &Outputs) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        return few_queries_avx2(qs, k, v, hd, scale, p, dst, dst_rs);
+        return few_queries_avx2(qs, kv, p, out);
     }
-    few_queries_body(qs, k, v, hd, scale, p, dst, dst_rs)
+    few_queries_body(qs, kv, p, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn few_queries_avx2(
-    qs: Queries,
-    k: *const f32,
-    v: *const f32,
-    hd: usize,
-    scale: f32,
-    p: &mut Vec<f32>,
-    dst: *mut f32,
-    dst_rs: usize,
-) {
-    few_queries_body(qs, k, v, hd, scale, p, dst, dst_rs)
+unsafe fn few_queries_avx2(qs: &Queries, kv: &HeadKv, p: &mut Vec<f32>, out: &Outputs) {
+    few_queries_body(qs, kv, p, out)
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn few_queries_body(
-    qs: Queries,
-    k: *const f32,
-    v: *const f32,
-    hd: usize,
-    scale: f32,
-    p: &mut Vec<f32>,
-    dst: *mut f32,
-    dst_rs: usize,
-) {
+unsafe fn few_queries_body(qs: &Queries, kv: &HeadKv, p: &mut Vec<f32>, out: &Outputs) {
+    let hd = kv.hd;
     for r in 0..qs.n {
-        let seen = qs.first + r;
-        p.resize(seen, 0.0);
+        p.resize(qs.first + r, 0.0);
         let q = std::slice::from_raw_parts(qs.q.add(r * qs.q_rs), hd);
         for (j, pj) in p.iter_mut().enumerate() {
-            *pj = scale * dot(q, std::slice::from_raw_parts(k.add(j * hd), hd));
+            *pj = kv.scale * dot(q, std::slice::from_raw_parts(kv.k.add(j * hd), hd));
         }
         softmax_in_place(p);
-        let out = std::slice::from_raw_parts_mut(dst.add(r * dst_rs), hd);
-        out.fill(0.0);
+        let y = std::slice::from_raw_parts_mut(out.dst.add(r * out.dst_rs), hd);
+        y.fill(0.0);
         for (j, &pj) in p.iter().enumerate() {
-            let vj = std::slice::from_raw_parts(v.add(j * hd), hd);
-            out.iter_mut().zip(vj).for_each(|(o, &x)| *o = pj.mul_add(x, *o));
+            let vj = std::slice::from_raw_parts(kv.v.add(j * hd), hd);
+            y.iter_mut().zip(vj).for_each(|(o, &x)| *o = pj.mul_add(x, *o));
         }
     }
 }
