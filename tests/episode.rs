@@ -183,6 +183,16 @@ impl CausalLm for Recording<'_> {
 /// also past the block) equals the naive scoring too.
 #[test]
 fn fast_forward_equals_naive_at_length_256_with_truncation_and_compaction() {
+    fast_forward_at_length_256();
+}
+
+/// The same on the composite ops path (what CUDA runs: whole-tensor cache writes, the view's rows gathered).
+#[test]
+fn fast_forward_equals_naive_on_the_composite_path() {
+    thinktok::engine::model::ops::with_composite_ops(fast_forward_at_length_256);
+}
+
+fn fast_forward_at_length_256() {
     let cfg = GptConfig { layers: 1, width: 32, heads: 4, context: 256 + 16, vocab_size: VOCAB_SIZE };
     let gpt = Gpt::new_seeded(&cfg, &VarMap::new(), &Device::Cpu, 0).expect("gpt");
     let biased = ThoughtBias::new(&gpt, 0.3).expect("bias");

@@ -202,22 +202,41 @@ impl KvCache {
         Ok(())
     }
 
-    /// Write `k`, `v` (B, H, C, Dh) of one layer: row b's first `valid[b]` positions at offset `lens[b]`.
-    /// Lengths are not advanced here (every layer writes at the same offsets); see [`KvCache::advance`].
+    /// Write `k`, `v` (B, H, C, Dh) of one layer: row b's first `valid[b]` positions at offset `lens[b]` of its
+    /// stored row. Lengths are not advanced here (every layer writes at the same offsets); see
+    /// [`KvCache::advance`]. Whole-tensor ops (what CUDA runs: a few launches per layer, none per row): the valid
+    /// positions are gathered, then scattered into the cache seen as (B·H·T_max, Dh) rows.
     pub(crate) fn write(&self, layer: usize, k: &Tensor, v: &Tensor, valid: &[usize]) -> Result<()> {
+        let (b_n, heads, c, hd) = k.dims4()?;
+        if valid.len() != b_n || v.dims4()? != (b_n, heads, c, hd) {
+            candle_core::bail!(
+                "cache write: keys {:?}, values {:?}, {} valid lengths",
+                k.shape(),
+                v.shape(),
+                valid.len()
+            );
+        }
+        let (mut from, mut to) = (Vec::new(), Vec::new());
         for (b, &n) in valid.iter().enumerate() {
-            if n == 0 {
-                continue;
-            }
             let (row, at) = (self.view[b], self.lens[self.view[b]]);
-            let (kr, vr) = (k.narrow(0, b, 1)?, v.narrow(0, b, 1)?);
-            let (kr, vr) = if n == k.dim(2)? {
-                (kr.contiguous()?, vr.contiguous()?)
-            } else {
-                (kr.narrow(2, 0, n)?.contiguous()?, vr.narrow(2, 0, n)?.contiguous()?)
-            };
-            self.keys[layer].narrow(0, row, 1)?.slice_set(&kr, 2, at)?;
-            self.values[layer].narrow(0, row, 1)?.slice_set(&vr, 2, at)?;
+            for h in 0..heads {
+                for i in 0..n {
+                    from.push(((b * heads + h) * c + i) as u32);
+                    to.push(((row * heads + h) * self.capacity + at + i) as u32);
+                }
+            }
+        }
+        if from.is_empty() {
+            return Ok(());
+        }
+        let device = k.device();
+        let m = from.len();
+        let from = Tensor::from_vec(from, m, device)?;
+        let to = Tensor::from_vec(to, (m, 1), device)?.broadcast_as((m, hd))?.contiguous()?;
+        for (src, dst) in [(k, &self.keys[layer]), (v, &self.values[layer])] {
+            let rows = src.contiguous()?.reshape((b_n * heads * c, hd))?.index_select(&from, 0)?;
+            // A reshape of the contiguous cache shares its storage: the scatter writes the cache itself.
+            dst.reshape((self.lens.len() * heads * self.capacity, hd))?.scatter_set(&to, &rows, 0)?;
         }
         Ok(())
     }
