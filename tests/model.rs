@@ -159,36 +159,6 @@ fn truncate_then_recompute_equals_full_forward() {
     assert!(cache.truncate(0, 21).is_err(), "cannot grow by truncation");
 }
 
-#[test]
-fn selected_and_copied_rows_continue_like_the_originals() {
-    let (model, _vm) = tiny(3);
-    let mut rng = Rng::new(3);
-    let seqs: Vec<Vec<u32>> = [12, 7, 10].iter().map(|&n| random_tokens(&mut rng, n)).collect();
-    let mut cache = model.new_cache(3).unwrap();
-    let prefixes: Vec<Vec<u32>> = seqs.iter().map(|s| s[..s.len() / 2].to_vec()).collect();
-    feed_chunks(&model, &mut cache, &prefixes, &mut rng);
-
-    // Rows 2, 0, 2 as a new cache; continuing it must not disturb the original.
-    let mut picked = cache.select_rows(&[2, 0, 2]).unwrap();
-    assert_eq!(picked.lens(), &[5, 6, 5]);
-    let picked_seqs = vec![seqs[2].clone(), seqs[0].clone(), seqs[2].clone()];
-    let got = feed_chunks(&model, &mut picked, &picked_seqs, &mut rng);
-    for (r, seq) in picked_seqs.iter().enumerate() {
-        assert_matches_full(&model, seq, seq.len() / 2, &got[r]);
-    }
-    assert_eq!(cache.lens(), &[6, 3, 5]);
-
-    // Row 1 := row 0 of the original, then both continue with row 0's sequence.
-    let src = cache.select_rows(&[0, 1, 2]).unwrap();
-    cache.copy_row(1, &src, 0).unwrap();
-    let cont = vec![seqs[0].clone(), seqs[0].clone(), seqs[2].clone()];
-    let got = feed_chunks(&model, &mut cache, &cont, &mut rng);
-    for (r, seq) in cont.iter().enumerate() {
-        assert_matches_full(&model, seq, seq.len() / 2, &got[r]);
-    }
-    assert!(cache.select_rows(&[3]).is_err());
-}
-
 /// A narrowed view runs chunks on its rows only (in its order), leaves the other rows as they were, and the rows
 /// continue after the view is reset as if fed in one batch: on the kernels' path and on the composite path.
 #[test]

@@ -114,27 +114,11 @@ pub fn run(json: bool, device_arg: Option<&str>, repeats: usize, peak: Option<f6
         Ok(())
     })?;
 
-    let data = random_tokens(&mut rng, TRAIN_BATCH, SEQ + 1, &dev)?;
-    let batch = Batch {
-        tokens: data.narrow(1, 0, SEQ)?.contiguous()?,
-        targets: data.narrow(1, 1, SEQ)?.contiguous()?,
-        loss_weights: Tensor::ones((TRAIN_BATCH, SEQ), DType::F32, &dev)?,
-    };
-    let micro = [(batch, (TRAIN_BATCH * SEQ) as f64)];
-    let mut step = 0;
-    let (train_s, train_cpu_s) = median_time(repeats, &dev, || {
-        trainer.step(step, &micro)?;
-        step += 1;
-        Ok(())
-    })?;
+    let micro = [next_token_batch(&random_tokens(&mut rng, TRAIN_BATCH, SEQ + 1, &dev)?)?];
+    let (train_s, train_cpu_s) = median_steps(&mut trainer, &micro, repeats, &dev)?;
     let (train_forward_s, train_backward_s, train_adamw_s) = train_split(&mut trainer, &micro[0].0, repeats, &dev)?;
     let mut clipped = benchmark_trainer(&cfg, &dev, Some(1.0))?;
-    let mut step = 0;
-    let (train_clipped_s, _) = median_time(repeats, &dev, || {
-        clipped.step(step, &micro)?;
-        step += 1;
-        Ok(())
-    })?;
+    let (train_clipped_s, _) = median_steps(&mut clipped, &micro, repeats, &dev)?;
 
     let forward_tflop_s = gpt_forward_flops(&cfg, FORWARD_BATCH, SEQ) / forward_s / 1e12;
     let train_tflop_s = 3.0 * gpt_forward_flops(&cfg, TRAIN_BATCH, SEQ) / train_s / 1e12;
@@ -209,6 +193,34 @@ pub(super) fn reference_learn(batch: usize, clip: Option<f64>) -> LearnConfig {
         real_loss: RealLoss::Kept,
         thought_norm: ThoughtNorm::PerThought,
     }
+}
+
+/// A training micro-batch from (B, T + 1) token ids: inputs the first T, targets the last T, every position
+/// weighted 1; with its token count.
+pub(super) fn next_token_batch(data: &Tensor) -> anyhow::Result<(Batch, f64)> {
+    let (b, t1) = data.dims2()?;
+    let t = t1.saturating_sub(1);
+    let batch = Batch {
+        tokens: data.narrow(1, 0, t)?.contiguous()?,
+        targets: data.narrow(1, 1, t)?.contiguous()?,
+        loss_weights: Tensor::ones((b, t), DType::F32, data.device())?,
+    };
+    Ok((batch, (b * t) as f64))
+}
+
+/// Median wall and CPU seconds of `trainer`'s steps on `micro` ([`median_time`]).
+pub(super) fn median_steps(
+    trainer: &mut Trainer,
+    micro: &[(Batch, f64)],
+    repeats: usize,
+    dev: &Device,
+) -> anyhow::Result<(f64, Option<f64>)> {
+    let mut step = 0;
+    median_time(repeats, dev, || {
+        trainer.step(step, micro)?;
+        step += 1;
+        Ok(())
+    })
 }
 
 /// Median wall and CPU seconds of `repeats` runs of `f`, after one untimed warm-up run.

@@ -5,14 +5,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use serde::Serialize;
 
-use crate::engine::data::Batch;
 use crate::engine::learn::Trainer;
 use crate::engine::rng::Rng;
 
-use super::bench_model::{median_time, reference_learn};
+use super::bench_model::{median_steps, median_time, next_token_batch, reference_learn};
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -50,20 +49,8 @@ pub fn run(
         model.forward_inference(&tokens)?.logits.sum_all()?.to_scalar::<f32>()?;
         Ok(())
     })?;
-    let micro = [(
-        Batch {
-            tokens,
-            targets: data.narrow(1, 1, seq)?.contiguous()?,
-            loss_weights: Tensor::ones((batch, seq), DType::F32, &dev)?,
-        },
-        (batch * seq) as f64,
-    )];
-    let mut step = 0;
-    let (train_s, _) = median_time(repeats, &dev, || {
-        trainer.step(step, &micro)?;
-        step += 1;
-        Ok(())
-    })?;
+    let micro = [next_token_batch(&data)?];
+    let (train_s, _) = median_steps(&mut trainer, &micro, repeats, &dev)?;
     let tokens = (batch * seq) as f64;
     let r = Report {
         forward_tok_s: tokens / forward_s,

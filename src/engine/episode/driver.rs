@@ -38,8 +38,8 @@ pub fn drive_cached(
     anyhow::ensure!(chunk > 0, "the fast-forward chunk must be at least 1 position");
     // Without a policy nothing is ever cut back, so wider chunks waste nothing but tail padding and save calls.
     let chunk = if walks.iter().all(|w| w.policy.is_none()) { chunk * SCORE_CHUNK_FACTOR } else { chunk };
-    anyhow::ensure!(cache.batch() == walks.len(), "a cache of {} rows for {} sequences", cache.batch(), walks.len());
     cache.reset_view();
+    anyhow::ensure!(cache.batch() == walks.len(), "a cache of {} rows for {} sequences", cache.batch(), walks.len());
     let mut cost = DriveCost::default();
     // `ids[i]`: the walk (and stored cache row) in row i of the working batch: the unfinished walks, in order.
     let mut ids: Vec<usize> = (0..walks.len()).collect();

@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Result, Tensor};
 /// Keys and values of every layer, preallocated as (B, H, T_max, Dh) and written in place at per-row offsets.
 ///
 /// Positions at or beyond a row's length hold stale values that attention masks out. Not `Clone`: the tensors
-/// are written in place, so a shallow copy would alias; use [`KvCache::select_rows`] for an independent copy.
+/// are written in place, so a shallow copy would alias.
 ///
 /// Every row-indexed method works on the cache's *view*: the rows a chunk runs on, in order (all rows, unless
 /// [`KvCache::set_view`] narrowed it). A narrowed view is how the episode phase drops finished rows from its
@@ -19,10 +19,28 @@ pub struct KvCache {
     lens: Vec<usize>,
     /// The stored rows the view shows, in order.
     view: Vec<usize>,
+    /// The same rows as a u32 index on the cache's device, while the view is narrowed (`None`: every row, in
+    /// order): the composite path gathers with it, made once per [`KvCache::set_view`], not per layer.
+    view_index: Option<Tensor>,
+    /// The composite path's gather and scatter indices of the chunk being written, made by its first layer's
+    /// write and reused by the others (checked against the chunk's rows, so a chunk that failed midway is never
+    /// mistaken for the next).
+    write_index: std::sync::Mutex<Option<WriteIndex>>,
     capacity: usize,
     /// With continuous thoughts: each row's final hidden state per cached position, host-side (row-major,
     /// `capacity × width`), so a thought's input (the previous position's output) is at hand when it is fed.
     hidden: Option<Hidden>,
+}
+
+/// What a [`WriteIndex`] was made for: the view's stored rows, their lengths, the valid counts, (heads, C, Dh).
+type WriteKey = (Vec<usize>, Vec<usize>, Vec<usize>, (usize, usize, usize));
+
+/// Where a chunk's keys and values go on the composite path, for one set of rows (see [`KvCache::write`]).
+#[derive(Debug)]
+struct WriteIndex {
+    key: WriteKey,
+    from: Tensor,
+    to: Tensor,
 }
 
 #[derive(Debug, Clone)]
@@ -49,7 +67,16 @@ impl KvCache {
             keys.push(Tensor::zeros(shape, dtype, device)?);
             values.push(Tensor::zeros(shape, dtype, device)?);
         }
-        Ok(Self { keys, values, lens: vec![0; batch], view: (0..batch).collect(), capacity, hidden: None })
+        Ok(Self {
+            keys,
+            values,
+            lens: vec![0; batch],
+            view: (0..batch).collect(),
+            view_index: None,
+            write_index: Default::default(),
+            capacity,
+            hidden: None,
+        })
     }
 
     /// This cache, also keeping each position's final hidden state of `width` floats (continuous thoughts).
@@ -76,6 +103,14 @@ impl KvCache {
                 None => candle_core::bail!("cache row {r} out of range: the cache stores {} rows", self.lens.len()),
             }
         }
+        let full = rows.len() == self.lens.len() && rows.iter().enumerate().all(|(i, &r)| i == r);
+        self.view_index = match full {
+            true => None,
+            false => {
+                let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+                Some(Tensor::from_vec(idx, rows.len(), &self.device())?)
+            }
+        };
         self.view = rows.to_vec();
         Ok(())
     }
@@ -83,6 +118,7 @@ impl KvCache {
     /// Show every stored row again, in order.
     pub fn reset_view(&mut self) {
         self.view = (0..self.lens.len()).collect();
+        self.view_index = None;
     }
 
     /// The stored row behind each row of the view.
@@ -90,9 +126,9 @@ impl KvCache {
         &self.view
     }
 
-    /// Whether the view shows every stored row in order (then row indices need no mapping).
-    pub(crate) fn full_view(&self) -> bool {
-        self.view.len() == self.lens.len() && self.view.iter().enumerate().all(|(i, &r)| i == r)
+    /// The view's stored rows as an index for `index_select`, or `None` when it shows every row in order.
+    pub(crate) fn view_index(&self) -> Option<&Tensor> {
+        self.view_index.as_ref()
     }
 
     /// Whether this cache keeps hidden states.
@@ -155,53 +191,6 @@ impl KvCache {
         Ok(())
     }
 
-    /// An independent cache holding the given rows in that order (rows may repeat).
-    pub fn select_rows(&self, rows: &[usize]) -> Result<KvCache> {
-        for &r in rows {
-            self.row_len(r)?;
-        }
-        let stored: Vec<usize> = rows.iter().map(|&r| self.view[r]).collect();
-        let device = self.device();
-        let idx = Tensor::from_vec(stored.iter().map(|&r| r as u32).collect::<Vec<_>>(), rows.len(), &device)?;
-        let pick = |ts: &[Tensor]| -> Result<Vec<Tensor>> { ts.iter().map(|t| t.index_select(&idx, 0)).collect() };
-        Ok(KvCache {
-            keys: pick(&self.keys)?,
-            values: pick(&self.values)?,
-            lens: stored.iter().map(|&r| self.lens[r]).collect(),
-            view: (0..rows.len()).collect(),
-            capacity: self.capacity,
-            hidden: self
-                .hidden
-                .as_ref()
-                .map(|h| Hidden { width: h.width, rows: stored.iter().map(|&r| h.rows[r].clone()).collect() }),
-        })
-    }
-
-    /// Overwrite row `dst` of this cache with row `src_row` of `src` (keys, values and length).
-    pub fn copy_row(&mut self, dst: usize, src: &KvCache, src_row: usize) -> Result<()> {
-        self.row_len(dst)?;
-        let len = src.row_len(src_row)?;
-        if src.layers() != self.layers() || src.capacity != self.capacity {
-            candle_core::bail!(
-                "cannot copy a cache row between caches of different shapes ({} vs {} layers, {} vs {} positions)",
-                src.layers(),
-                self.layers(),
-                src.capacity,
-                self.capacity
-            );
-        }
-        let (dst, src_row) = (self.view[dst], src.view[src_row]);
-        for (dst_t, src_t) in self.keys.iter().zip(&src.keys).chain(self.values.iter().zip(&src.values)) {
-            // A row of a contiguous (B, H, T, Dh) tensor is itself contiguous: one block copy.
-            dst_t.narrow(0, dst, 1)?.slice_set(&src_t.narrow(0, src_row, 1)?, 0, 0)?;
-        }
-        if let (Some(d), Some(s)) = (self.hidden.as_mut(), src.hidden.as_ref()) {
-            d.rows[dst].copy_from_slice(&s.rows[src_row]);
-        }
-        self.lens[dst] = len;
-        Ok(())
-    }
-
     /// Write `k`, `v` (B, H, C, Dh) of one layer: row b's first `valid[b]` positions at offset `lens[b]` of its
     /// stored row. Lengths are not advanced here (every layer writes at the same offsets); see
     /// [`KvCache::advance`]. Whole-tensor ops (what CUDA runs: a few launches per layer, none per row): the valid
@@ -216,10 +205,27 @@ impl KvCache {
                 valid.len()
             );
         }
+        let key = (self.view.clone(), self.lens(), valid.to_vec(), (heads, c, hd));
+        let mut memo = self.write_index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if memo.as_ref().is_none_or(|m| m.key != key) {
+            *memo = self.make_write_index(key, k.device())?;
+        }
+        let Some(index) = memo.as_ref() else { return Ok(()) };
+        for (src, dst) in [(k, &self.keys[layer]), (v, &self.values[layer])] {
+            let rows = src.contiguous()?.reshape((b_n * heads * c, hd))?.index_select(&index.from, 0)?;
+            // A reshape of the contiguous cache shares its storage: the scatter writes the cache itself.
+            dst.reshape((self.lens.len() * heads * self.capacity, hd))?.scatter_set(&index.to, &rows, 0)?;
+        }
+        Ok(())
+    }
+
+    /// The gather (chunk rows) and scatter (cache rows) indices of a chunk's valid positions; `None` if it has
+    /// none.
+    fn make_write_index(&self, key: WriteKey, device: &Device) -> Result<Option<WriteIndex>> {
+        let (view, lens, valid, (heads, c, hd)) = &key;
         let (mut from, mut to) = (Vec::new(), Vec::new());
-        for (b, &n) in valid.iter().enumerate() {
-            let (row, at) = (self.view[b], self.lens[self.view[b]]);
-            for h in 0..heads {
+        for (b, (&n, (&row, &at))) in valid.iter().zip(view.iter().zip(lens)).enumerate() {
+            for h in 0..*heads {
                 for i in 0..n {
                     from.push(((b * heads + h) * c + i) as u32);
                     to.push(((row * heads + h) * self.capacity + at + i) as u32);
@@ -227,18 +233,12 @@ impl KvCache {
             }
         }
         if from.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let device = k.device();
         let m = from.len();
         let from = Tensor::from_vec(from, m, device)?;
-        let to = Tensor::from_vec(to, (m, 1), device)?.broadcast_as((m, hd))?.contiguous()?;
-        for (src, dst) in [(k, &self.keys[layer]), (v, &self.values[layer])] {
-            let rows = src.contiguous()?.reshape((b_n * heads * c, hd))?.index_select(&from, 0)?;
-            // A reshape of the contiguous cache shares its storage: the scatter writes the cache itself.
-            dst.reshape((self.lens.len() * heads * self.capacity, hd))?.scatter_set(&to, &rows, 0)?;
-        }
-        Ok(())
+        let to = Tensor::from_vec(to, (m, 1), device)?.broadcast_as((m, *hd))?.contiguous()?;
+        Ok(Some(WriteIndex { key, from, to }))
     }
 
     /// Keys and values of one layer, every stored row: (B_stored, H, T_max, Dh); see [`KvCache::stored_rows`].

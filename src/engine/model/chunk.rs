@@ -114,14 +114,10 @@ pub(super) fn cached_attention(
     // prefix plus stale entries: finite, and unspecified.
     let span = lens.iter().zip(valid).map(|(l, n)| l + n).max().unwrap_or(0).max(1);
     timed(Phase::Attention, || {
-        // A narrowed view: gather its rows (one call per layer).
-        let (keys, values) = match cache.full_view() {
-            true => (keys.clone(), values.clone()),
-            false => {
-                let rows: Vec<u32> = cache.stored_rows().iter().map(|&r| r as u32).collect();
-                let idx = Tensor::from_vec(rows, cache.batch(), keys.device())?;
-                (keys.index_select(&idx, 0)?, values.index_select(&idx, 0)?)
-            }
+        // A narrowed view: gather its rows (one call per layer, with the index the view made once).
+        let (keys, values) = match cache.view_index() {
+            None => (keys.clone(), values.clone()),
+            Some(idx) => (keys.index_select(idx, 0)?, values.index_select(idx, 0)?),
         };
         let (keys, values) = (keys.narrow(2, 0, span)?, values.narrow(2, 0, span)?);
         let y = attention(&q, &keys, &values, lens)?;
