@@ -4,8 +4,9 @@
 #
 #   scripts/gpu-bench.sh [BIN] [OUT]        BIN: thinktok binary (default target/release/thinktok)
 #                                           OUT: output folder (default gpu-bench-out)
-# Environment: DEVICE (cuda:0), PEAK (h200: the f32 peak for MFU), SIZES ("medium gpt2": bench episode sizes),
-#   STEPS (400: training steps of the short run), STEP_TIMEOUT (240 s per step), REPEATS (5: bench model).
+# Environment: DEVICE (cuda:0), PEAK (h200: its peak in each dtype for MFU), SIZES ("medium gpt2": bench episode
+#   sizes), STEPS (400: training steps of the short run), STEP_TIMEOUT (240 s per step), REPEATS (5: bench model),
+#   DTYPES ("f32 bf16" on CUDA, "f32" on the CPU: bench model once per dtype; the short run takes the last).
 # Dry run on the CPU, to check the script itself: DEVICE=cpu SIZES=small STEPS=10 scripts/gpu-bench.sh
 #
 # Each step writes OUT/<step>.json (its --json output) and OUT/<step>.err; OUT/summary.json says which steps
@@ -19,6 +20,7 @@ PEAK=${PEAK:-h200}
 SIZES=${SIZES:-medium gpt2}
 STEPS=${STEPS:-400}
 STEP_TIMEOUT=${STEP_TIMEOUT:-240}
+if [[ $DEVICE == cuda* ]]; then DTYPES=${DTYPES:-f32 bf16}; else DTYPES=${DTYPES:-f32}; fi
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 
 mkdir -p "$OUT"
@@ -48,14 +50,19 @@ step() {
     echo "gpu-bench: $name: exit $rc in $((SECONDS - start)) s"
 }
 
-step bench-model "$BIN" bench model --device "$DEVICE" --json --peak "$PEAK" --repeats "${REPEATS:-5}"
+for dtype in $DTYPES; do
+    step "bench-model-$dtype" "$BIN" bench model --device "$DEVICE" --dtype "$dtype" --json --peak "$PEAK" \
+        --repeats "${REPEATS:-5}"
+done
 for size in $SIZES; do
     step "bench-episode-$size" "$BIN" bench episode --device "$DEVICE" --size "$size" --json --repeats 3
 done
-# A short continuous-thoughts run of the depth-bound task on the device, then its checkpoint evaluated there.
+# A short continuous-thoughts run of the depth-bound task on the device (in the last dtype), then its checkpoint
+# evaluated there.
 RUN="$OUT/run"
 step run "$BIN" run "$HERE/specs/hops.think" --out "$RUN" --device "$DEVICE" --quiet --force \
-    --set "learn.steps=$STEPS" --set 'episode.thoughts=continuous()' --set "learn.unroll=2"
+    --set "learn.steps=$STEPS" --set 'episode.thoughts=continuous()' --set "learn.unroll=2" \
+    --set "dtype=${DTYPES##* }"
 cp "$RUN/results.json" "$OUT/run-results.json" 2>/dev/null
 CKPT=$(find "$RUN" -path '*/final/meta.json' -print -quit 2>/dev/null | xargs -r dirname)
 if [[ -n $CKPT ]]; then

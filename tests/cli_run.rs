@@ -146,6 +146,12 @@ fn bad_input_is_one_message_and_exit_code_1() {
     let out2 = dir.join("out2").display().to_string();
     assert_invalid(&thinktok(&["run", &plan_file(&dir, &bad), "--out", &out2]), "line 2: bad JSON");
     assert_invalid(&thinktok(&["run", &plan_file(&dir, &tiny_plan()), "--device", "tpu"]), "unknown device `tpu`");
+    // A reduced dtype on the CPU is refused before any work, naming the run and the fix.
+    let bf16 = tiny_plan_with(|p| p.dtype = Precision::Bf16);
+    let refused = thinktok(&["run", &plan_file(&dir, &bf16), "--out", &dir.join("out-bf16").display().to_string()]);
+    assert_invalid(&refused, "dtype = bf16");
+    assert!(text(&refused.stderr).contains("--device cuda:0"), "{}", text(&refused.stderr));
+    assert!(!dir.join("out-bf16").exists(), "a refused run writes nothing");
 
     assert_invalid(&thinktok(&["eval", "--ckpt", &dir.join("nothing").display().to_string()]), "not a checkpoint");
     for bench in ["model", "episode"] {

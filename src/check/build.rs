@@ -15,6 +15,11 @@ pub fn params(root: &RBlock, model: Option<ModelConfig>) -> Option<RunParams> {
     Some(RunParams {
         seed: uint(root.entries.get("seed")?)?,
         device: device(call(root.entries.get("device")?)?)?,
+        dtype: match call(root.entries.get("dtype")?)?.func.name {
+            "bf16" => Precision::Bf16,
+            "f16" => Precision::F16,
+            _ => Precision::F32,
+        },
         model,
         data: data(root.block("data")?)?,
         episode: episode(root.block("episode")?)?,

@@ -22,6 +22,13 @@ pub static EXPERIMENT: BlockSpec = BlockSpec {
             Default::Call("cpu"),
             "Where runs execute (`thinktok run --device` overrides it).",
         ),
+        key(
+            "dtype",
+            Ty::Choice(DTYPES),
+            Default::Call("f32"),
+            "What the model's matmuls and attention compute in: `f32`, or `bf16` / `f16` on CUDA (weights and \
+             optimiser state stay f32).",
+        ),
         key("model", Ty::Block(&MODEL), Default::Block, "The model to train."),
         key("data", Ty::Block(&DATA), Default::Block, "Training and held-out data."),
         key(
@@ -42,6 +49,12 @@ pub static DEVICES: &[FnSpec] = &[
         &[key("index", Ty::Int(ge(0.0)), Default::Int(0), "GPU ordinal.")],
         "A CUDA GPU (build with `--features cuda`).",
     ),
+];
+
+pub static DTYPES: &[FnSpec] = &[
+    func("f32", &[], "32-bit floats everywhere (the CPU computes only in f32)."),
+    func("bf16", &[], "bfloat16 matmuls and attention, f32 products and master weights (CUDA)."),
+    func("f16", &[], "float16 matmuls and attention, f32 products and master weights (CUDA)."),
 ];
 
 const COUNT: KeySpec = key("count", Ty::Int(ge(1.0)), Default::Int(10000), "Number of generated sequences.");

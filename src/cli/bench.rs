@@ -10,8 +10,14 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Model { json, device, repeats, model: Some(path), batch, seq, .. } => {
             super::bench_pretrained::run(path, *json, device.as_deref(), *repeats, *batch, *seq)
         }
-        BenchCommand::Model { json, device, repeats, model: None, peak, .. } => {
-            super::bench_model::run(*json, device.as_deref(), *repeats, *peak)
+        BenchCommand::Model { json, device, repeats, model: None, peak, dtype, .. } => {
+            super::bench_model::run(super::bench_model::ModelBench {
+                json: *json,
+                device: device.as_deref(),
+                dtype: *dtype,
+                repeats: *repeats,
+                peak: *peak,
+            })
         }
         BenchCommand::Episode { json, device, size, repeats, chunk } => {
             super::bench_episode::run(*json, device.as_deref(), *size, *repeats, *chunk)

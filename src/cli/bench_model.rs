@@ -16,11 +16,13 @@ use candle_nn::VarMap;
 use serde::Serialize;
 
 use crate::engine::data::{Batch, Tokenizer};
-use crate::engine::device::{device, parse_device};
+use crate::engine::device::{compute_dtype, device, parse_device};
 use crate::engine::learn::{Built, Trainer};
 use crate::engine::model::{process_cpu_seconds, Gpt};
 use crate::engine::rng::Rng;
-use crate::plan::{DeviceSpec, GptConfig, LearnConfig, Optimizer, RealLoss, Schedule, ThoughtNorm, VOCAB_SIZE};
+use crate::plan::{
+    DeviceSpec, GptConfig, LearnConfig, Optimizer, Precision, RealLoss, Schedule, ThoughtNorm, VOCAB_SIZE,
+};
 
 use super::bench::median;
 
@@ -56,6 +58,7 @@ struct Report {
     seq: usize,
     repeats: usize,
     device: String,
+    dtype: &'static str,
     threads: usize,
     /// Model FLOPs per second achieved (forward: 2 per weight per position plus causal attention; a training
     /// step counts 3 forwards' worth), the same count as the dry run's estimates.
@@ -67,21 +70,54 @@ struct Report {
     train_mfu: Option<f64>,
 }
 
-/// Dense peaks of known GPUs, TFLOP/s, for the dtype the model runs in (f32 today, without TF32): (name, f32,
-/// bf16 dense). The bf16 column is what a bf16 run would be measured against.
+/// Dense peaks of known GPUs, TFLOP/s: (name, f32 without TF32, bf16 and f16 dense on the tensor cores).
 pub const KNOWN_PEAKS: [(&str, f64, f64); 4] =
     [("h200", 67.0, 989.0), ("h100", 67.0, 989.0), ("a100", 19.5, 312.0), ("l40s", 91.6, 362.0)];
 
-/// `--peak`: a number of TFLOP/s, or a known GPU's name (its f32 peak).
-pub fn parse_peak(text: &str) -> Result<f64, String> {
+/// `--peak`: a number of TFLOP/s, or a known GPU (whose peak depends on the dtype the benchmark runs in).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Peak {
+    TflopS(f64),
+    /// An index into [`KNOWN_PEAKS`].
+    Known(usize),
+}
+
+impl Peak {
+    /// The peak in TFLOP/s for matmuls in `dtype`.
+    pub fn tflop_s(self, dtype: Precision) -> f64 {
+        match self {
+            Self::TflopS(v) => v,
+            Self::Known(i) => match dtype {
+                Precision::F32 => KNOWN_PEAKS[i].1,
+                Precision::Bf16 | Precision::F16 => KNOWN_PEAKS[i].2,
+            },
+        }
+    }
+}
+
+pub fn parse_peak(text: &str) -> Result<Peak, String> {
     if let Ok(v) = text.parse::<f64>() {
-        return if v > 0.0 && v.is_finite() { Ok(v) } else { Err(format!("a peak must be positive, got {v}")) };
+        return if v > 0.0 && v.is_finite() {
+            Ok(Peak::TflopS(v))
+        } else {
+            Err(format!("a peak must be positive, got {v}"))
+        };
     }
     let name = text.to_ascii_lowercase();
-    KNOWN_PEAKS.iter().find(|(n, ..)| *n == name).map(|&(_, f32_peak, _)| f32_peak).ok_or_else(|| {
+    KNOWN_PEAKS.iter().position(|(n, ..)| *n == name).map(Peak::Known).ok_or_else(|| {
         let known: Vec<&str> = KNOWN_PEAKS.iter().map(|(n, ..)| *n).collect();
         format!("`{text}` is neither a number of TFLOP/s nor a known GPU ({})", known.join(", "))
     })
+}
+
+/// `--dtype`: `f32`, `bf16` or `f16`, as a spec's `dtype` is written.
+pub fn parse_dtype(text: &str) -> Result<Precision, String> {
+    match text {
+        "f32" => Ok(Precision::F32),
+        "bf16" => Ok(Precision::Bf16),
+        "f16" => Ok(Precision::F16),
+        _ => Err(format!("`{text}` is not a dtype: expected `f32`, `bf16` or `f16`")),
+    }
 }
 
 /// FLOPs of one forward of `b` sequences of `t` positions through the GPT `cfg`.
@@ -93,7 +129,17 @@ pub fn gpt_forward_flops(cfg: &GptConfig, b: usize, t: usize) -> f64 {
     (b * t) as f64 * (2.0 * weights + attention)
 }
 
-pub fn run(json: bool, device_arg: Option<&str>, repeats: usize, peak: Option<f64>) -> anyhow::Result<ExitCode> {
+/// What `bench model` measures: where, in which dtype, how often, against which peak.
+pub struct ModelBench<'a> {
+    pub json: bool,
+    pub device: Option<&'a str>,
+    pub dtype: Precision,
+    pub repeats: usize,
+    pub peak: Option<Peak>,
+}
+
+pub fn run(opts: ModelBench) -> anyhow::Result<ExitCode> {
+    let ModelBench { json, device: device_arg, dtype, repeats, .. } = opts;
     if repeats == 0 {
         anyhow::bail!("`--repeats` must be at least 1");
     }
@@ -101,9 +147,16 @@ pub fn run(json: bool, device_arg: Option<&str>, repeats: usize, peak: Option<f6
         Some(text) => parse_device(text)?,
         None => DeviceSpec::Cpu,
     };
+    if !dtype.is_f32() && spec == DeviceSpec::Cpu {
+        anyhow::bail!(
+            "`--dtype {}` needs a CUDA device (`--device cuda:0`): the CPU computes in f32 only",
+            dtype.name()
+        );
+    }
+    let peak = opts.peak.map(|p| p.tflop_s(dtype));
     let dev = device(spec)?;
     let cfg = GptConfig { layers: 6, width: 384, heads: 6, context: SEQ, vocab_size: VOCAB_SIZE };
-    let mut trainer = benchmark_trainer(&cfg, &dev, None)?;
+    let mut trainer = benchmark_trainer(&cfg, &dev, None, dtype)?;
     let params = trainer.built.varmap.all_vars().iter().map(|v| v.elem_count()).sum();
     let model = trainer.built.model.as_ref();
     let mut rng = Rng::new(0);
@@ -117,7 +170,7 @@ pub fn run(json: bool, device_arg: Option<&str>, repeats: usize, peak: Option<f6
     let micro = [next_token_batch(&random_tokens(&mut rng, TRAIN_BATCH, SEQ + 1, &dev)?)?];
     let (train_s, train_cpu_s) = median_steps(&mut trainer, &micro, repeats, &dev)?;
     let (train_forward_s, train_backward_s, train_adamw_s) = train_split(&mut trainer, &micro[0].0, repeats, &dev)?;
-    let mut clipped = benchmark_trainer(&cfg, &dev, Some(1.0))?;
+    let mut clipped = benchmark_trainer(&cfg, &dev, Some(1.0), dtype)?;
     let (train_clipped_s, _) = median_steps(&mut clipped, &micro, repeats, &dev)?;
 
     let forward_tflop_s = gpt_forward_flops(&cfg, FORWARD_BATCH, SEQ) / forward_s / 1e12;
@@ -149,6 +202,7 @@ pub fn run(json: bool, device_arg: Option<&str>, repeats: usize, peak: Option<f6
         seq: SEQ,
         repeats,
         device: format!("{dev:?}"),
+        dtype: dtype.name(),
         threads: candle_core::utils::get_num_threads(),
     };
     print_report(&report, json)?;
@@ -160,11 +214,13 @@ fn random_tokens(rng: &mut Rng, b: usize, t: usize, dev: &Device) -> anyhow::Res
     Ok(Tensor::from_vec(ids, (b, t), dev)?)
 }
 
-/// The benchmark GPT (seed 0) with the project's trainer: AdamW at a constant 3e-4, weight decay 0.1, no warmup
-/// (the reference's settings), clipping at `clip`.
-fn benchmark_trainer(cfg: &GptConfig, dev: &Device, clip: Option<f64>) -> anyhow::Result<Trainer> {
+/// The benchmark GPT (seed 0), its matmuls in `dtype`, with the project's trainer: AdamW at a constant 3e-4,
+/// weight decay 0.1, no warmup (the reference's settings), clipping at `clip`.
+fn benchmark_trainer(cfg: &GptConfig, dev: &Device, clip: Option<f64>, dtype: Precision) -> anyhow::Result<Trainer> {
     let varmap = VarMap::new();
-    let model = Gpt::new_seeded(cfg, &varmap, dev, 0).context("building the benchmark GPT")?;
+    let model = Gpt::new_seeded(cfg, &varmap, dev, 0)
+        .context("building the benchmark GPT")?
+        .with_compute_dtype(compute_dtype(dtype));
     Trainer::new(
         Built { model: Box::new(model), varmap, tokenizer: Tokenizer::Bytes },
         &reference_learn(TRAIN_BATCH, clip),
@@ -276,8 +332,8 @@ fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "GPT {} layers, width {}, {} heads, vocab {}, context {} ({} parameters) on {}, {} threads, median of {}",
-        r.layers, r.width, r.heads, r.vocab, r.context, r.params, r.device, r.threads, r.repeats
+        "GPT {} layers, width {}, {} heads, vocab {}, context {} ({} parameters) on {}, {}, {} threads, median of {}",
+        r.layers, r.width, r.heads, r.vocab, r.context, r.params, r.device, r.dtype, r.threads, r.repeats
     );
     let cpu = |s: Option<f64>| s.map(|s| format!(", {s:.3} CPU s")).unwrap_or_default();
     println!(
@@ -329,9 +385,12 @@ mod tests {
 
     #[test]
     fn peaks_are_numbers_or_known_gpus() {
-        assert_eq!(parse_peak("12.5"), Ok(12.5));
-        assert_eq!(parse_peak("H200"), Ok(67.0));
+        assert_eq!(parse_peak("12.5").map(|p| p.tflop_s(Precision::Bf16)), Ok(12.5));
+        let h200 = parse_peak("H200").unwrap();
+        assert_eq!((h200.tflop_s(Precision::F32), h200.tflop_s(Precision::Bf16)), (67.0, 989.0));
         assert!(parse_peak("0").is_err());
+        assert_eq!(parse_dtype("bf16"), Ok(Precision::Bf16));
+        assert!(parse_dtype("fp8").unwrap_err().contains("bf16"));
         assert!(parse_peak("tpu").unwrap_err().contains("h200"));
     }
 }

@@ -288,9 +288,12 @@ pub enum BenchCommand {
         /// Tokens per sequence with `--model`.
         #[arg(long, default_value_t = 128, value_parser = at_least_one, requires = "model")]
         seq: usize,
-        /// The device's peak for MFU: TFLOP/s, or a known GPU (h200, h100, a100, l40s: its f32 peak).
+        /// The device's peak for MFU: TFLOP/s, or a known GPU (h200, h100, a100, l40s: its peak in `--dtype`).
         #[arg(long, value_parser = bench_model::parse_peak, conflicts_with = "model")]
-        peak: Option<f64>,
+        peak: Option<bench_model::Peak>,
+        /// What the matmuls and attention compute in: `f32`, or `bf16` / `f16` on CUDA (weights stay f32).
+        #[arg(long, value_parser = bench_model::parse_dtype, default_value = "f32", conflicts_with = "model")]
+        dtype: crate::plan::Precision,
     },
     /// Fast-forward and episode cost relative to one plain forward pass.
     Episode {

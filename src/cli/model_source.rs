@@ -68,6 +68,11 @@ pub fn load(
         Some(text) => parse_device(text).map_err(|e| invalid(format!("{e:#}")))?,
         None => run.params.device,
     };
+    // The master weights are f32: on the CPU, which computes in f32 only, a reduced-dtype run is evaluated in f32.
+    if spec == crate::plan::DeviceSpec::Cpu && !run.params.dtype.is_f32() {
+        eprintln!("note: `{}` trained with dtype = {}; the CPU computes in f32", run.id, run.params.dtype.name());
+        run.params.dtype = crate::plan::Precision::F32;
+    }
     if let Some(message) = crate::engine::device::memory_shortfall(std::slice::from_ref(&run), Some(spec)) {
         return Err(invalid(message));
     }

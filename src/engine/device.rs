@@ -1,8 +1,8 @@
 //! Choosing the candle device for a run.
 
-use candle_core::Device;
+use candle_core::{DType, Device};
 
-use crate::plan::{DeviceSpec, RunPlan};
+use crate::plan::{DeviceSpec, Precision, RunPlan};
 
 /// The candle device for `spec`, or an error that says how to get it.
 ///
@@ -94,6 +94,35 @@ pub fn memory_shortfall(runs: &[RunPlan], device: Option<DeviceSpec>) -> Option<
              `model.width`, `model.layers`, `model.context`, `learn.batch` or `episode.samples` (or run elsewhere)",
             over.len(),
             if over.len() == 1 { "" } else { "s" },
+            over.join("\n  ")
+        )
+    })
+}
+
+/// The candle dtype of `precision`'s matmuls.
+pub fn compute_dtype(precision: Precision) -> DType {
+    match precision {
+        Precision::F32 => DType::F32,
+        Precision::Bf16 => DType::BF16,
+        Precision::F16 => DType::F16,
+    }
+}
+
+/// The precision guard: every run of `runs` that asks for a reduced `dtype` but would run on the CPU (its own
+/// device, or `device` when given), as one message; `None` when all can run. The CPU computes in f32 only: its
+/// fused kernels are f32, and candle's CPU matmul widens bf16 to f32 anyway, so bf16 there is slower and no smaller.
+pub fn precision_refusal(runs: &[RunPlan], device: Option<DeviceSpec>) -> Option<String> {
+    let over: Vec<String> = runs
+        .iter()
+        .enumerate()
+        .filter(|(_, run)| !run.params.dtype.is_f32() && device.unwrap_or(run.params.device) == DeviceSpec::Cpu)
+        .map(|(i, run)| format!("run {}/{} (`{}`): dtype = {}", i + 1, runs.len(), run.id, run.params.dtype.name()))
+        .collect();
+    (!over.is_empty()).then(|| {
+        format!(
+            "a reduced dtype needs a CUDA device, and {} would run on the CPU, which computes in f32 only:\n  {}\n\
+             run with `--device cuda:0` (or set `device = cuda(0)`), or remove `dtype` for f32",
+            if over.len() == 1 { "this run" } else { "these runs" },
             over.join("\n  ")
         )
     })

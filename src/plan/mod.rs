@@ -70,6 +70,10 @@ pub struct RunPlan {
 pub struct RunParams {
     pub seed: u64,
     pub device: DeviceSpec,
+    /// The dtype of the model's matmuls and attention. Left out of the serialised plan when `F32`, so earlier
+    /// plans and run identities stay valid.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub dtype: Precision,
     pub model: ModelConfig,
     pub data: DataConfig,
     pub episode: EpisodeConfig,
@@ -102,6 +106,31 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 pub enum DeviceSpec {
     Cpu,
     Cuda(usize),
+}
+
+/// The dtype a run's matmuls and attention compute in. Weights, optimiser state, layer norms, softmax and the KV
+/// cache stay f32 (mixed precision): `Bf16` and `F16` cast each matmul's operands down and its product back up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+    F16,
+}
+
+impl Precision {
+    pub fn is_f32(&self) -> bool {
+        *self == Self::F32
+    }
+
+    /// The name as written in specs: `f32`, `bf16`, `f16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+            Self::F16 => "f16",
+        }
+    }
 }
 
 /// The episode phase (and the choice of insertion strategy, which includes the baselines).

@@ -17,6 +17,7 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
             DeviceSpec::Cuda(i) => format!("cuda({i})"),
         },
     );
+    push("dtype", p.dtype.name().into());
     match &p.model {
         ModelConfig::Gpt(g) => {
             push("model", "gpt".into());

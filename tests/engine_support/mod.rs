@@ -23,6 +23,7 @@ pub fn tiny_params() -> RunParams {
     RunParams {
         seed: 0,
         device: DeviceSpec::Cpu,
+        dtype: Precision::F32,
         model: ModelConfig::Gpt(GptConfig { layers: 1, width: 16, heads: 2, context: 16, vocab_size: VOCAB_SIZE }),
         data: DataConfig {
             train: DataSource::Task { task: TaskKind::Sum3 { digits: 4 }, count: 64, seed: 0 },

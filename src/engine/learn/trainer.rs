@@ -7,6 +7,7 @@ use candle_nn::{VarBuilder, VarMap};
 
 use super::optim::{AdamW, AdamWParams};
 use crate::engine::data::{Batch, Tokenizer};
+use crate::engine::device::compute_dtype;
 use crate::engine::error::invalid;
 use crate::engine::model::{CausalLm, Gpt};
 use crate::engine::pretrained;
@@ -69,10 +70,12 @@ pub fn build_run_model(params: &RunParams, device: &Device) -> anyhow::Result<Bu
     let varmap = VarMap::new();
     let vb = || VarBuilder::from_varmap(&varmap, DType::F32, device);
     let (thoughts, mix) = (params.episode.thoughts, params.episode.mix);
+    let compute = compute_dtype(params.dtype);
     let (model, tokenizer): (Box<dyn CausalLm>, _) = match &params.model {
         ModelConfig::Gpt(cfg) => {
             let model = Gpt::new_seeded(cfg, &varmap, device, params.seed)
-                .map_err(|e| invalid(format!("cannot build the GPT {cfg:?}: {e}")))?;
+                .map_err(|e| invalid(format!("cannot build the GPT {cfg:?}: {e}")))?
+                .with_compute_dtype(compute);
             let model = match (thoughts, mix) {
                 (ThoughtKind::Discrete, _) => model,
                 (ThoughtKind::Continuous, ThoughtMix::Replace) => model.with_continuous_thoughts(true),
@@ -82,6 +85,7 @@ pub fn build_run_model(params: &RunParams, device: &Device) -> anyhow::Result<Bu
         }
         ModelConfig::Pretrained(cfg) => {
             let (model, tokenizer) = pretrained::load(cfg, &varmap, device)?;
+            let model = model.with_compute_dtype(compute);
             let model = match (thoughts, mix) {
                 (ThoughtKind::Discrete, _) => model,
                 (ThoughtKind::Continuous, ThoughtMix::Replace) => model.with_continuous_thoughts(true),

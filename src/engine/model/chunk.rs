@@ -1,7 +1,7 @@
 //! What every model's cached chunk forward shares: a continuous thought's input read from the cache, the chunk's
 //! positions, and attention over each row's cached prefix (the fused kernels on the CPU, candle ops elsewhere).
 
-use candle_core::{Device, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 
 use super::ops;
 use super::{InputVectors, KvCache};
@@ -78,14 +78,15 @@ pub(super) fn thought_inputs(
 
 /// Scaled dot-product attention of `q` (B, H, Tq, Dh) over `k`, `v` (B, H, Tk, Dh), where query i of row b
 /// (at position offsets[b] + i) sees keys at positions <= offsets[b] + i.
-fn attention(q: &Tensor, k: &Tensor, v: &Tensor, offsets: &[usize]) -> Result<Tensor> {
+fn attention(q: &Tensor, k: &Tensor, v: &Tensor, offsets: &[usize], compute: DType) -> Result<Tensor> {
     let scale = 1.0 / (q.dim(3)? as f64).sqrt();
-    ops::masked_softmax(&q.matmul(&k.t()?)?, offsets, scale)?.matmul(v)
+    let weights = ops::masked_softmax(&ops::matmul_in(q, &k.t()?, compute)?, offsets, scale)?;
+    ops::matmul_in(&weights, v, compute)
 }
 
 /// Attention of a chunk in layer `layer` on the packed `qkv` (B, C, 3·H·Dh) of `heads` heads: writes the chunk's
 /// keys and values into the cache, then attends over each row's cached prefix. `lens` are the row lengths before
-/// the chunk.
+/// the chunk; its matmuls compute in `compute` (the cache stays f32).
 pub(super) fn cached_attention(
     qkv: &Tensor,
     heads: usize,
@@ -93,10 +94,11 @@ pub(super) fn cached_attention(
     cache: &KvCache,
     lens: &[usize],
     valid: &[usize],
+    compute: DType,
 ) -> Result<Tensor> {
     let (keys, values) = cache.layer(layer);
     #[cfg(target_arch = "x86_64")]
-    if ops::use_kernels(qkv) {
+    if ops::use_kernels(qkv) && compute == DType::F32 {
         use super::cached::{CacheWriteOp, CachedAttentionOp, ChunkRows};
         let cache_rows = cache.stored_rows().to_vec();
         let rows = ChunkRows { heads, offsets: lens.to_vec(), valid: valid.to_vec(), cache_rows };
@@ -120,7 +122,7 @@ pub(super) fn cached_attention(
             Some(idx) => (keys.index_select(idx, 0)?, values.index_select(idx, 0)?),
         };
         let (keys, values) = (keys.narrow(2, 0, span)?, values.narrow(2, 0, span)?);
-        let y = attention(&q, &keys, &values, lens)?;
+        let y = attention(&q, &keys, &values, lens, compute)?;
         ops::merge_heads(&y, c)
     })
 }

@@ -46,7 +46,7 @@ impl LayerNorm {
 fn linear(inp: usize, out: usize, bias: bool, std: f64, vb: VarBuilder) -> Result<Linear> {
     let weight = vb.get_with_hints((inp, out), "weight", Init::Randn { mean: 0.0, stdev: std })?;
     let bias = if bias { Some(vb.get_with_hints(out, "bias", Init::Const(0.0))?) } else { None };
-    Ok(Linear { weight, bias })
+    Ok(Linear::new(weight, bias))
 }
 
 /// One pre-LayerNorm transformer block.
@@ -85,6 +85,10 @@ impl Block {
         x + self.mlp_proj.forward(&h)?
     }
 
+    fn linears(&mut self) -> [&mut Linear; 4] {
+        [&mut self.c_attn, &mut self.attn_proj, &mut self.c_fc, &mut self.mlp_proj]
+    }
+
     fn detach(&self) -> Self {
         Self {
             ln_1: self.ln_1.detach(),
@@ -120,6 +124,14 @@ impl Weights {
             ln_f: self.ln_f.detach(),
             lm_head: self.lm_head.detach(),
             mix: self.mix.as_ref().map(Linear::detach),
+        }
+    }
+
+    /// Every linear layer computes in `compute`.
+    fn set_compute(&mut self, compute: DType) {
+        let blocks = self.blocks.iter_mut().flat_map(Block::linears);
+        for linear in blocks.chain([&mut self.lm_head]).chain(self.mix.as_mut()) {
+            linear.compute = compute;
         }
     }
 
@@ -162,6 +174,8 @@ pub struct Gpt {
     device: Device,
     /// `<|thought|>` positions take the previous position's hidden state as input (see [`super::continuous`]).
     continuous: bool,
+    /// The dtype of every matmul (linear layers and attention); f32 everywhere else.
+    compute: DType,
 }
 
 impl Gpt {
@@ -187,7 +201,8 @@ impl Gpt {
             lm_head: linear(d, v, false, INIT_STD, vb.pp("lm_head"))?,
             mix: None,
         };
-        Ok(Self { cfg: cfg.clone(), frozen: live.detach(), live, device: vb.device().clone(), continuous: false })
+        let device = vb.device().clone();
+        Ok(Self { cfg: cfg.clone(), frozen: live.detach(), live, device, continuous: false, compute: DType::F32 })
     }
 
     /// A fresh model whose weights live in `varmap` and are drawn deterministically from `seed`.
@@ -201,6 +216,15 @@ impl Gpt {
         &self.cfg
     }
 
+    /// This model with its matmuls and attention computing in `compute` (`BF16` or `F16` for mixed precision on
+    /// CUDA; the weights stay f32). A reduced dtype takes the composite ops, never the fused f32 CPU kernels.
+    pub fn with_compute_dtype(mut self, compute: DType) -> Self {
+        self.compute = compute;
+        self.live.set_compute(compute);
+        self.frozen.set_compute(compute);
+        self
+    }
+
     /// This model with continuous thoughts on or off (the weights are the same; only thought inputs change).
     pub fn with_continuous_thoughts(mut self, on: bool) -> Self {
         self.continuous = on;
@@ -212,7 +236,8 @@ impl Gpt {
     /// the model starts exactly as with discrete thoughts.
     pub fn with_gated_thoughts(mut self, vb: VarBuilder) -> Result<Self> {
         let d = self.cfg.width;
-        let mix = Linear { weight: vb.pp(THOUGHT_MIX).get_with_hints((d, d), "weight", Init::Const(0.0))?, bias: None };
+        let weight = vb.pp(THOUGHT_MIX).get_with_hints((d, d), "weight", Init::Const(0.0))?;
+        let mix = Linear { compute: self.compute, ..Linear::new(weight, None) };
         self.frozen.mix = Some(mix.detach());
         self.live.mix = Some(mix);
         self.continuous = true;
@@ -248,7 +273,7 @@ impl Gpt {
         let positions = Tensor::from_vec(positions, b * t, &self.device)?;
         let mut x = w.embed(tokens, &positions, inputs)?;
         for block in &w.blocks {
-            x = block.forward(&x, |qkv| ops::causal_attention(qkv, self.cfg.heads))?;
+            x = block.forward(&x, |qkv| ops::causal_attention(qkv, self.cfg.heads, self.compute))?;
         }
         w.head(&x)
     }
@@ -320,7 +345,9 @@ impl CausalLm for Gpt {
         };
         let mut x = w.embed(tokens, &positions, inputs.as_ref())?;
         for (i, block) in w.blocks.iter().enumerate() {
-            x = block.forward(&x, |qkv| chunk::cached_attention(qkv, self.cfg.heads, i, cache, &lens, valid))?;
+            x = block.forward(&x, |qkv| {
+                chunk::cached_attention(qkv, self.cfg.heads, i, cache, &lens, valid, self.compute)
+            })?;
         }
         let out = w.head(&x)?;
         if cache.keeps_hidden() {

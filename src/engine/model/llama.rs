@@ -87,8 +87,8 @@ impl LlamaWeights {
     }
 }
 
-fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    Linear { weight: w.clone(), bias: None }.forward(x)
+fn linear(x: &Tensor, w: &Tensor, compute: DType) -> Result<Tensor> {
+    Linear { compute, ..Linear::new(w.clone(), None) }.forward(x)
 }
 
 fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
@@ -112,6 +112,8 @@ pub struct Llama {
     sin: Tensor,
     device: Device,
     continuous: bool,
+    /// The dtype of every matmul (projections, head, attention); f32 everywhere else.
+    compute: DType,
 }
 
 impl Llama {
@@ -170,11 +172,18 @@ impl Llama {
             sin,
             device,
             continuous: false,
+            compute: DType::F32,
         })
     }
 
     pub fn shape(&self) -> &LlamaShape {
         &self.shape
+    }
+
+    /// This model with its matmuls and attention computing in `compute` (see `Gpt::with_compute_dtype`).
+    pub fn with_compute_dtype(mut self, compute: DType) -> Self {
+        self.compute = compute;
+        self
     }
 
     /// This model with continuous thoughts on or off.
@@ -225,9 +234,9 @@ impl Llama {
         let (b, t, _) = h.dims3()?;
         let s = &self.shape;
         let (heads, kvh, dh) = (s.heads, s.kv_heads, s.head_dim());
-        let q = self.rope(&linear(h, &blk.q)?.reshape((b, t, heads, dh))?, positions)?;
-        let k = self.rope(&linear(h, &blk.k)?.reshape((b, t, kvh, dh))?, positions)?;
-        let v = linear(h, &blk.v)?.reshape((b, t, kvh, dh))?;
+        let q = self.rope(&linear(h, &blk.q, self.compute)?.reshape((b, t, heads, dh))?, positions)?;
+        let k = self.rope(&linear(h, &blk.k, self.compute)?.reshape((b, t, kvh, dh))?, positions)?;
+        let v = linear(h, &blk.v, self.compute)?.reshape((b, t, kvh, dh))?;
         let repeat = |x: Tensor| -> Result<Tensor> {
             if kvh == heads {
                 return Ok(x);
@@ -248,10 +257,10 @@ impl Llama {
     ) -> Result<Tensor> {
         let eps = self.shape.rms_eps;
         let qkv = self.qkv(blk, &rms_norm(x, &blk.attn_norm, eps)?, positions)?;
-        let x = (x + linear(&attend(&qkv)?, &blk.o)?)?;
+        let x = (x + linear(&attend(&qkv)?, &blk.o, self.compute)?)?;
         let h = rms_norm(&x, &blk.ffn_norm, eps)?;
-        let mlp = (linear(&h, &blk.gate)?.silu()? * linear(&h, &blk.up)?)?;
-        x + linear(&mlp, &blk.down)?
+        let mlp = (linear(&h, &blk.gate, self.compute)?.silu()? * linear(&h, &blk.up, self.compute)?)?;
+        x + linear(&mlp, &blk.down, self.compute)?
     }
 
     fn embed(&self, w: &LlamaWeights, tokens: &Tensor, inputs: Option<&InputVectors>) -> Result<Tensor> {
@@ -262,7 +271,7 @@ impl Llama {
             None => tok,
             Some(inp) => match &w.mix {
                 None => (tok.broadcast_mul(&(1.0 - &inp.mask)?)? + inp.vectors.broadcast_mul(&inp.mask)?)?,
-                Some(mix) => (tok + linear(&inp.vectors, mix)?.broadcast_mul(&inp.mask)?)?,
+                Some(mix) => (tok + linear(&inp.vectors, mix, self.compute)?.broadcast_mul(&inp.mask)?)?,
             },
         })
     }
@@ -270,10 +279,11 @@ impl Llama {
     fn head(&self, w: &LlamaWeights, x: &Tensor) -> Result<ModelOutput> {
         let hidden = rms_norm(x, &w.norm, self.shape.rms_eps)?;
         let logits = match &w.head {
-            Some(head) => linear(&hidden, head)?,
+            Some(head) => linear(&hidden, head, self.compute)?,
             None => {
                 let (b, t, d) = hidden.dims3()?;
-                hidden.reshape((b * t, d))?.matmul(&w.embed.t()?)?.reshape((b, t, self.vocab))?
+                ops::matmul_in(&hidden.reshape((b * t, d))?, &w.embed.t()?, self.compute)?
+                    .reshape((b, t, self.vocab))?
             }
         };
         Ok(ModelOutput { logits, hidden })
@@ -296,7 +306,7 @@ impl Llama {
         let positions = Tensor::from_vec(positions, b * t, &self.device)?;
         let mut x = self.embed(w, tokens, inputs)?;
         for blk in &w.blocks {
-            x = self.block(blk, &x, &positions, |qkv| ops::causal_attention(qkv, self.shape.heads))?;
+            x = self.block(blk, &x, &positions, |qkv| ops::causal_attention(qkv, self.shape.heads, self.compute))?;
         }
         self.head(w, &x)
     }
@@ -386,7 +396,9 @@ impl CausalLm for Llama {
         let mut x = self.embed(w, tokens, inputs.as_ref())?;
         let heads = self.shape.heads;
         for (i, blk) in w.blocks.iter().enumerate() {
-            x = self.block(blk, &x, &positions, |qkv| chunk::cached_attention(qkv, heads, i, cache, &lens, valid))?;
+            x = self.block(blk, &x, &positions, |qkv| {
+                chunk::cached_attention(qkv, heads, i, cache, &lens, valid, self.compute)
+            })?;
         }
         let out = self.head(w, &x)?;
         if cache.keeps_hidden() {

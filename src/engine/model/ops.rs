@@ -13,13 +13,30 @@ use super::storage::{from_vec, storage_slice, with_slice};
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
+    /// The dtype its matmul computes in (see [`matmul_in`]); `F32` takes the fused CPU kernel where it applies.
+    pub compute: DType,
 }
 
 impl Linear {
+    /// An f32 layer.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { weight, bias, compute: DType::F32 }
+    }
+
     /// The same weights outside the autograd graph.
     pub fn detach(&self) -> Self {
-        Self { weight: self.weight.detach(), bias: self.bias.as_ref().map(Tensor::detach) }
+        Self { weight: self.weight.detach(), bias: self.bias.as_ref().map(Tensor::detach), compute: self.compute }
     }
+}
+
+/// `a · b` with both operands cast to `compute` and the product cast back to f32: mixed precision as autocast
+/// does it (the matmul in bf16 or f16, everything around it, and every gradient that reaches an f32 weight, in
+/// f32; `to_dtype` has a backward). With `compute = F32`, a plain matmul.
+pub fn matmul_in(a: &Tensor, b: &Tensor, compute: DType) -> Result<Tensor> {
+    if compute == DType::F32 || a.dtype() != DType::F32 {
+        return a.matmul(b);
+    }
+    a.to_dtype(compute)?.matmul(&b.to_dtype(compute)?)?.to_dtype(DType::F32)
 }
 
 impl Module for Linear {
@@ -32,10 +49,10 @@ impl Module for Linear {
         };
         let out = self.weight.dim(1)?;
         #[cfg(target_arch = "x86_64")]
-        if let (true, Some(b)) = (use_kernels(x), &self.bias) {
+        if let (true, Some(b)) = (use_kernels(x) && self.compute == DType::F32, &self.bias) {
             return x.contiguous()?.apply_op3(&self.weight.contiguous()?, &b.contiguous()?, super::fused::LinearOp);
         }
-        let y = x.reshape((rows, inp))?.matmul(&self.weight)?;
+        let y = matmul_in(&x.reshape((rows, inp))?, &self.weight, self.compute)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -113,17 +130,17 @@ pub fn masked_softmax(scores: &Tensor, offsets: &[usize], scale: f64) -> Result<
 }
 
 /// Causal multi-head self-attention on `c_attn`'s packed output `qkv` (B, T, 3·D) -> (B, T, D), heads side by
-/// side. Has a backward.
-pub fn causal_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
+/// side, its two matmuls in `compute` (the softmax in f32). Has a backward.
+pub fn causal_attention(qkv: &Tensor, heads: usize, compute: DType) -> Result<Tensor> {
     #[cfg(target_arch = "x86_64")]
-    if use_kernels(qkv) {
+    if use_kernels(qkv) && compute == DType::F32 {
         return qkv.contiguous()?.apply_op1(super::fused::CausalAttentionOp { heads });
     }
     let (b, t, d3) = qkv.dims3()?;
     let (q, k, v) = split_heads(qkv, heads)?;
     let scale = 1.0 / ((d3 / 3 / heads) as f64).sqrt();
-    let y = masked_softmax(&q.matmul(&k.t()?)?, &vec![0; b], scale)?.matmul(&v)?;
-    merge_heads(&y, t)
+    let weights = masked_softmax(&matmul_in(&q, &k.t()?, compute)?, &vec![0; b], scale)?;
+    merge_heads(&matmul_in(&weights, &v, compute)?, t)
 }
 
 /// q, k, v, each (B, H, T, Dh), from packed (B, T, 3·D).
@@ -328,7 +345,7 @@ mod tests {
     fn fused_linear_and_attention_match_composite_forms_and_their_gradients() {
         let x = randn(&[2, 70, 12], 5);
         let (w, b) = (randn(&[12, 36], 6), randn(&[36], 7));
-        let fast = |t: &[Tensor]| Linear { weight: t[1].clone(), bias: Some(t[2].clone()) }.forward(&t[0]);
+        let fast = |t: &[Tensor]| Linear::new(t[1].clone(), Some(t[2].clone())).forward(&t[0]);
         let slow = |t: &[Tensor]| t[0].broadcast_matmul(&t[1])?.broadcast_add(&t[2]);
         compare(&[x.clone(), w, b], fast, slow, "linear");
         // 70 positions: two query blocks, the second partial.
@@ -338,6 +355,6 @@ mod tests {
             let scores = (q.matmul(&k.t()?)? * 0.5)?.broadcast_add(&offset_mask(&[0, 0], 70, 70, &Device::Cpu)?)?;
             merge_heads(&softmax_last_dim(&scores)?.matmul(&v)?, 70)
         };
-        compare(&[qkv], |t| causal_attention(&t[0], 3), composite, "attention");
+        compare(&[qkv], |t| causal_attention(&t[0], 3, DType::F32), composite, "attention");
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::results::{Results, RunResult};
 use super::{lock, report};
-use crate::engine::device::{device, memory_shortfall};
+use crate::engine::device::{device, memory_shortfall, precision_refusal};
 use crate::engine::error::invalid;
 use crate::engine::files::write_atomic;
 use crate::engine::learn::checkpoint;
@@ -184,6 +184,9 @@ pub fn run_plan(plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
     // The memory guard: refuse before any work (and before any allocation a user's sizes set) when a run's
     // estimated peak exceeds what its device has available.
     if let Some(message) = memory_shortfall(&plan.runs, opts.device) {
+        return Err(invalid(message));
+    }
+    if let Some(message) = precision_refusal(&plan.runs, opts.device) {
         return Err(invalid(message));
     }
     std::fs::create_dir_all(&opts.out)?;
