@@ -173,8 +173,8 @@ impl CustomOp3 for CachedAttentionOp {
     }
 }
 
-/// Chunks of at most this many queries per row attend with [`few_queries`] (one pass per query over its keys)
-/// instead of two `gemm` calls, whose fixed cost dominates at the fast-forward's chunk sizes.
+/// Chunks of at most this many queries per row attend with [`few_queries`] (one pass over the row's keys for all
+/// its queries) instead of two `gemm` calls, whose fixed cost dominates at the fast-forward's chunk sizes.
 const SMALL_CHUNK: usize = 16;
 
 /// `n` queries of one head, row r at `q + r·q_rs`, where query r sees the first `first + r` keys.
@@ -218,20 +218,34 @@ unsafe fn few_queries_avx2(qs: &Queries, kv: &HeadKv, p: &mut Vec<f32>, out: &Ou
     few_queries_body(qs, kv, p, out)
 }
 
+/// Keys and values are read once for all queries (key-major loops): the queries' rows and scores stay in L1 while
+/// each row's cached prefix streams past once, where one pass per query read the whole prefix `n` times.
 #[inline(always)]
 unsafe fn few_queries_body(qs: &Queries, kv: &HeadKv, p: &mut Vec<f32>, out: &Outputs) {
-    let hd = kv.hd;
-    for r in 0..qs.n {
-        p.resize(qs.first + r, 0.0);
-        let q = std::slice::from_raw_parts(qs.q.add(r * qs.q_rs), hd);
-        for (j, pj) in p.iter_mut().enumerate() {
-            *pj = kv.scale * dot(q, std::slice::from_raw_parts(kv.k.add(j * hd), hd));
+    let (hd, n, first) = (kv.hd, qs.n, qs.first);
+    if n == 0 {
+        return;
+    }
+    // Query r sees keys 0..first + r; row r of `p` holds its scores, `keys` wide.
+    let keys = first + n - 1;
+    p.resize(n * keys, 0.0);
+    let query = |r: usize| std::slice::from_raw_parts(qs.q.add(r * qs.q_rs), hd);
+    for j in 0..keys {
+        let kj = std::slice::from_raw_parts(kv.k.add(j * hd), hd);
+        // The queries that see key j: r ≥ j + 1 − first.
+        for r in (j + 1).saturating_sub(first)..n {
+            p[r * keys + j] = kv.scale * dot(query(r), kj);
         }
-        softmax_in_place(p);
-        let y = std::slice::from_raw_parts_mut(out.dst.add(r * out.dst_rs), hd);
-        y.fill(0.0);
-        for (j, &pj) in p.iter().enumerate() {
-            let vj = std::slice::from_raw_parts(kv.v.add(j * hd), hd);
+    }
+    for r in 0..n {
+        softmax_in_place(&mut p[r * keys..r * keys + first + r]);
+        std::slice::from_raw_parts_mut(out.dst.add(r * out.dst_rs), hd).fill(0.0);
+    }
+    for j in 0..keys {
+        let vj = std::slice::from_raw_parts(kv.v.add(j * hd), hd);
+        for r in (j + 1).saturating_sub(first)..n {
+            let pj = p[r * keys + j];
+            let y = std::slice::from_raw_parts_mut(out.dst.add(r * out.dst_rs), hd);
             y.iter_mut().zip(vj).for_each(|(o, &x)| *o = pj.mul_add(x, *o));
         }
     }
