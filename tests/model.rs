@@ -1,5 +1,6 @@
-//! The GPT and its KV cache: cached chunked forward equals the full forward (ragged rows, truncation, row
-//! selection and copies), the forward is causal, and every parameter receives a gradient.
+//! The GPT and its KV cache: cached chunked forward equals the full forward (ragged rows, truncation, a narrowed
+//! view), the forward is causal, every parameter receives a gradient, and with a reduced `dtype` (bf16, f16) the
+//! model tracks its f32 self.
 
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::VarMap;
@@ -239,6 +240,7 @@ fn lm_grads(model: &Gpt, varmap: &VarMap, toks: &Tensor) -> Vec<(String, Vec<f32
         .iter()
         .map(|(name, var)| {
             let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+            assert_eq!((var.dtype(), g.dtype()), (DType::F32, DType::F32), "{name}: f32 weights, f32 gradients");
             (name.clone(), g.flatten_all().unwrap().to_vec1::<f32>().unwrap())
         })
         .collect();
@@ -294,5 +296,74 @@ proptest! {
     #[test]
     fn chunked_forward_matches_full_forward(seed in 0u64..1000, lens in prop::collection::vec(1usize..=24, 1..5)) {
         check_ragged(seed, &lens);
+    }
+}
+
+// Mixed precision (`dtype = bf16 | f16`): the composite path CUDA runs, with its matmuls and attention in a reduced
+// dtype, tracks the f32 model within that dtype's rounding. Run on the CPU, where candle's bf16 and f16 matmuls are
+// exact products of the rounded operands, so a failure here is the model's, not a kernel's.
+
+fn flat(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+fn max_abs(a: &[f32]) -> f32 {
+    a.iter().fold(0.0, |m, v| m.max(v.abs()))
+}
+
+/// The relative rounding a reduced dtype may add to this small model's logits: a few units of its last place
+/// (bf16 keeps 8 significant bits, f16 11).
+fn tolerance(dtype: DType) -> f32 {
+    match dtype {
+        DType::BF16 => 4e-2,
+        _ => 6e-3,
+    }
+}
+
+#[test]
+fn reduced_dtypes_track_the_f32_forward() {
+    let (f32_model, _vm) = sized(1, 40);
+    let toks = Tensor::from_vec(random_tokens(&mut Rng::new(1), 3 * 30), (3, 30), &Device::Cpu).unwrap();
+    let reference = flat(&f32_model.forward(&toks).unwrap().logits);
+    let scale = max_abs(&reference);
+    for dtype in [DType::BF16, DType::F16] {
+        let out = f32_model.clone().with_compute_dtype(dtype).forward(&toks).unwrap();
+        assert_eq!(out.logits.dtype(), DType::F32, "{dtype:?}: the products come back as f32");
+        let d = max_diff(&flat(&out.logits), &reference);
+        assert!(d <= tolerance(dtype) * scale, "{dtype:?}: logits differ by {d} (scale {scale})");
+        // The reduced path ran: rounding the operands moves the logits.
+        assert!(d > 0.0, "{dtype:?}: logits equal the f32 ones bit for bit");
+    }
+}
+
+#[test]
+fn reduced_dtype_cached_chunks_equal_its_full_forward() {
+    let reduced = sized(2, 40).0.with_compute_dtype(DType::BF16);
+    let toks = Tensor::from_vec(random_tokens(&mut Rng::new(2), 2 * 24), (2, 24), &Device::Cpu).unwrap();
+    let full = reduced.forward_inference(&toks).unwrap().logits;
+    let scale = max_abs(&flat(&full));
+    let mut cache = reduced.new_cache(2).unwrap();
+    let mut start = 0;
+    for len in [5, 1, 8, 10] {
+        let chunk = toks.i((.., start..start + len)).unwrap().contiguous().unwrap();
+        let got = reduced.forward_chunk(&chunk, &[len, len], &mut cache).unwrap().logits;
+        let d = max_diff(&flat(&got), &flat(&full.i((.., start..start + len)).unwrap()));
+        assert!(d <= tolerance(DType::BF16) * scale, "positions {start}..{}: {d} (scale {scale})", start + len);
+        start += len;
+    }
+}
+
+#[test]
+fn reduced_dtype_gradients_reach_the_f32_weights_and_track_f32() {
+    let (f32_model, varmap) = sized(3, 40);
+    let toks = Tensor::from_vec(random_tokens(&mut Rng::new(3), 2 * 32), (2, 32), &Device::Cpu).unwrap();
+    let reference = lm_grads(&f32_model, &varmap, &toks);
+    let reduced = lm_grads(&f32_model.clone().with_compute_dtype(DType::BF16), &varmap, &toks);
+    assert_eq!(reference.len(), reduced.len());
+    for ((name, want), (_, got)) in reference.iter().zip(&reduced) {
+        let dot: f64 = want.iter().zip(got).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        let cosine = dot / (norm(want) * norm(got)).max(1e-30);
+        assert!(cosine > 0.99, "{name}: bf16 and f32 gradients point apart (cosine {cosine:.4})");
     }
 }
