@@ -88,6 +88,9 @@ fn depth_bound_tasks_compile_from_ranges() {
     let (train, test) = sources("task.addition(terms = 2..6)", "task.addition(terms = 4, seed = 1)").unwrap();
     assert_eq!(task_of(&train), TaskKind::AdditionMixed { terms: IntRange { start: 2, end: 6 }, digits: 3 });
     assert_eq!(task_of(&test), TaskKind::Addition { terms: 4, digits: 3 });
+    let (train, test) = sources("task.compose()", "task.compose(letters = 3, steps = 6, seed = 1)").unwrap();
+    assert_eq!(task_of(&train), TaskKind::Compose { letters: 5, steps: IntRange { start: 1, end: 5 } });
+    assert_eq!(task_of(&test), TaskKind::Compose { letters: 3, steps: IntRange { start: 6, end: 7 } });
     // A sweep over `hops` is an axis of integers, one run each; a list of ranges is one run per range.
     let text = r#"experiment "x" { data { train = task.hops() test = task.hops(seed = 1) } }
         sweep { data.train.hops = [1..3, 3..5] data.test.hops = 1..3 }"#;
@@ -114,12 +117,19 @@ fn depth_bound_task_lengths_and_groups() {
         TaskKind::AdditionMixed { terms: IntRange { start: 2, end: 6 }, digits: 3 },
         TaskKind::AdditionMixed { terms: IntRange { start: 2, end: 12 }, digits: 1 },
         TaskKind::AdditionMixed { terms: IntRange { start: 3, end: 4 }, digits: 4 },
+        TaskKind::Compose { letters: 5, steps: IntRange { start: 1, end: 5 } },
+        TaskKind::Compose { letters: 26, steps: IntRange { start: 3, end: 4 } },
+        TaskKind::Compose { letters: 2, steps: IntRange { start: 1, end: 2 } },
     ] {
         assert_eq!(thinktok::check::estimate::task_tokens(&task), tasks::max_tokens(&task), "{task:?}");
         let source = DataSource::Task { task: task.clone(), count: 400, seed: 3 };
         let data = load(&source, Role::Train, 256).unwrap();
         assert_eq!(data.max_len(), tasks::max_tokens(&task), "{task:?}");
-        let prefix = if matches!(task, TaskKind::Hops { .. }) { "hops=" } else { "terms=" };
+        let prefix = match task {
+            TaskKind::Hops { .. } => "hops=",
+            TaskKind::Compose { .. } => "steps=",
+            _ => "terms=",
+        };
         assert!(data.sequences.iter().all(|s| s.group.as_deref().is_some_and(|g| g.starts_with(prefix))));
     }
 }
@@ -138,6 +148,9 @@ fn depth_bound_task_arguments_are_checked() {
         ("task.hops(hops = 2.5)", "E0301", "2.5"),
         ("task.hops(hops = [1, 2])", "E0303", "[1, 2]"),
         ("task.hops(order = random)", "E0204", "random"),
+        ("task.compose(letters = 1)", "E0302", "1"),
+        ("task.compose(steps = 0..3)", "E0302", "0..3"),
+        ("task.compose(steps = 17)", "E0302", "17"),
         ("task.addition(terms = 1..3)", "E0302", "1..3"),
     ] {
         let text = err(train);
@@ -154,4 +167,53 @@ fn depth_bound_task_arguments_are_checked() {
         r#"experiment "x" { data { train = task.hops(letters = 26) test = task.hops(letters = 26, seed = 1) } }"#;
     let d = thinktok::compile_str("x.think", text).unwrap_err().render(false);
     assert!(d.contains("E0310") && d.contains("83 tokens"), "{d}");
+}
+
+/// Applies a `compose` prompt's permutations, read back from the text alone, to its start letter.
+fn apply_compose(prompt: &str) -> (usize, char, char) {
+    let (blocks, query) = prompt.split_once('?').unwrap();
+    let start = query.chars().next().unwrap();
+    let maps: Vec<std::collections::BTreeMap<char, char>> = blocks
+        .split('|')
+        .map(|b| b.split(' ').map(|p| (p.chars().next().unwrap(), p.chars().nth(1).unwrap())).collect())
+        .collect();
+    let end = maps.iter().fold(start, |x, p| p[&x]);
+    (maps.len(), start, end)
+}
+
+#[test]
+fn compose_answers_apply_every_permutation_left_to_right() {
+    use thinktok::engine::data::{
+        tasks::{generate, max_tokens},
+        Role,
+    };
+    use thinktok::plan::{IntRange, TaskKind};
+    let task = TaskKind::Compose { letters: 5, steps: IntRange { start: 1, end: 5 } };
+    let examples = generate(&task, 400, 2, Role::Train);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut longest = 0;
+    let mut answer_is_start = 0;
+    for e in &examples {
+        let (blocks, start, end) = apply_compose(&e.prompt);
+        for block in e.prompt.split_once('?').unwrap().0.split('|') {
+            let keys: Vec<char> = block.split(' ').map(|p| p.chars().next().unwrap()).collect();
+            let mut images: Vec<char> = block.split(' ').map(|p| p.chars().nth(1).unwrap()).collect();
+            images.sort_unstable();
+            assert_eq!(keys, ('a'..='e').collect::<Vec<_>>(), "keys in order: {}", e.prompt);
+            assert_eq!(images, keys, "each block is a permutation: {}", e.prompt);
+        }
+        assert_eq!(e.answer, end.to_string(), "{}", e.prompt);
+        assert_eq!(e.group.as_deref(), Some(format!("steps={blocks}").as_str()));
+        answer_is_start += usize::from(end == start);
+        seen.insert(blocks);
+        longest = longest.max(e.prompt.len() + e.answer.len() + 1);
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![1, 2, 3, 4], "every k of the range occurs");
+    assert_eq!(longest, max_tokens(&task), "the bound is reached by the longest examples");
+    // Uniform permutations: the start letter is the answer about one time in five, as any other letter.
+    assert!((40..=120).contains(&answer_is_start), "answer = start {answer_is_start} times of 400");
+    assert_eq!(examples, generate(&task, 400, 2, Role::Train), "deterministic in the seed");
+    assert_ne!(examples, generate(&task, 400, 3, Role::Train));
+    // The documented example: b → c → b → a.
+    assert_eq!(apply_compose("ab bc ca|aa bc cb|ac ba cb?b="), (3, 'b', 'a'));
 }

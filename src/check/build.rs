@@ -157,6 +157,7 @@ fn source(c: &RCall, split: TextSplit) -> Option<DataSource> {
                 _ => PairOrder::Sorted,
             },
         }),
+        "task.compose" => task(TaskKind::Compose { letters: c.u("letters")?, steps: c.range("steps")? }),
         "jsonl" => Some(DataSource::Jsonl { path: c.s("path")? }),
         "text" => Some(DataSource::Text { path: c.s("path")?, split, holdout: c.f("holdout")? }),
         _ => None,

@@ -21,6 +21,12 @@ pub fn distinct_examples(task: &TaskKind) -> Option<f64> {
             let counts = hops.len().clamp(1, 9) as f64;
             Some(cycles * n as f64 * counts * orders)
         }
+        TaskKind::Compose { letters, steps } => {
+            // n!^k permutation sequences × n start letters, summed over the step counts.
+            let n = letters.clamp(2, 26);
+            let perms: f64 = (1..=n).map(|i| i as f64).product();
+            Some((steps.start..steps.end).map(|k| perms.powi(k.min(300) as i32) * n as f64).sum())
+        }
     }
 }
 
@@ -63,6 +69,8 @@ mod tests {
         assert_eq!(distinct_examples(&hops(5, PairOrder::Sorted)), Some(360.0));
         assert_eq!(distinct_examples(&hops(8, PairOrder::Sorted)), Some(5040.0 * 8.0 * 3.0));
         assert_eq!(distinct_examples(&hops(5, PairOrder::Shuffled)), Some(360.0 * 120.0));
+        let compose = TaskKind::Compose { letters: 3, steps: IntRange { start: 1, end: 3 } };
+        assert_eq!(distinct_examples(&compose), Some(6.0 * 3.0 + 36.0 * 3.0));
         assert_eq!(distinct_examples(&TaskKind::Sum3 { digits: 6 }), Some(1e6));
         assert_eq!(distinct_examples(&TaskKind::Multiply { digits: 2 }), None);
         let mixed = TaskKind::AdditionMixed { terms: IntRange { start: 2, end: 4 }, digits: 1 };

@@ -105,6 +105,23 @@ pub static SOURCES: &[FnSpec] = &[
         "Pointer chasing: a random single cycle f through the letters, as pairs `xy` (f(x) = y), `?`, a start letter, k, `=`; the answer is \
          f^k(start) (`ad bf ch db eg fc ga he?c3=` → `g`).",
     ),
+    func(
+        "task.compose",
+        &[
+            key("letters", Ty::Int(closed(2.0, 26.0)), Default::Int(5), "Letters permuted (`a` onwards)."),
+            key(
+                "steps",
+                Ty::IntOrRange(closed(1.0, 16.0)),
+                Default::Range(1, 5),
+                "Permutations composed, drawn per example from the range (group `steps=k`); `1..5` is 1 to 4.",
+            ),
+            COUNT,
+            TASK_SEED,
+        ],
+        "Permutation composition (state tracking): k random permutations, each as pairs `xy` (p(x) = y) in key \
+         order, separated by `|`, then `?`, a start letter, `=`; the answer is the letter reached by applying them \
+         left to right (`ab bc ca|aa bc cb|ac ba cb?b=` → `a`).",
+    ),
     func("jsonl", &[key("path", Ty::Str, Default::Required, "File path, as written (a relative one is read from the working directory).")], "JSONL with `{\"text\": …}` or `{\"prompt\": …, \"answer\": …}` per line."),
     func(
         "text",

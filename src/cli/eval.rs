@@ -30,10 +30,11 @@ pub fn parse_data(text: &str, run: &RunPlan) -> anyhow::Result<DataSource> {
                     hops: crate::plan::IntRange { start: 1, end: 5 },
                     order: crate::plan::PairOrder::Sorted,
                 },
+                "compose" => TaskKind::Compose { letters: 5, steps: crate::plan::IntRange { start: 1, end: 5 } },
                 other => {
                     return Err(invalid(format!(
-                        "unknown task `{other}`{}: the built-in tasks are `sum3`, `multiply`, `addition` and `hops`",
-                        crate::diagnostic::did_you_mean(other, &["sum3", "multiply", "addition", "hops"])
+                        "unknown task `{other}`{}: the built-in tasks are `sum3`, `multiply`, `addition`, `hops` and `compose`",
+                        crate::diagnostic::did_you_mean(other, &["sum3", "multiply", "addition", "hops", "compose"])
                     )))
                 }
             };

@@ -173,6 +173,9 @@ pub fn source_text(s: &DataSource) -> String {
                     "task.hops(letters = {letters}, hops = {hops}, order = {order}, count = {count}, seed = {seed})"
                 )
             }
+            TaskKind::Compose { letters, steps } => {
+                format!("task.compose(letters = {letters}, steps = {steps}, count = {count}, seed = {seed})")
+            }
         },
         DataSource::Jsonl { path } => format!("jsonl({path:?})"),
         DataSource::Text { path, holdout, .. } => format!("text({path:?}, holdout = {})", num(*holdout)),

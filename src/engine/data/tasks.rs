@@ -1,8 +1,8 @@
 //! Built-in generated tasks, deterministic by seed: `sum3`, `multiply`, `addition` (a fixed or a mixed number of
-//! terms) and `hops`.
+//! terms), `hops` and `compose`.
 //!
 //! Each example is a prompt and an answer in plain text (`384920=` → `T`); loss and accuracy cover the answer only.
-//! The depth-bound tasks (`hops`, `addition` with a range of terms) draw their difficulty per example and name it
+//! The depth-bound tasks (`hops`, `compose`, `addition` with a range of terms) draw their difficulty per example and name it
 //! in the example's group (`hops=3`, `terms=4`), so evaluation can report each difficulty apart.
 
 use super::Role;
@@ -28,6 +28,7 @@ pub fn generate(task: &TaskKind, count: usize, seed: u64, role: Role) -> Vec<Exa
             TaskKind::Addition { terms, digits } => addition(&mut rng, terms, digits),
             TaskKind::AdditionMixed { terms, digits } => addition_mixed(&mut rng, terms, digits),
             TaskKind::Hops { letters, hops: range, order } => hops(&mut rng, letters, range, order),
+            TaskKind::Compose { letters, steps } => compose(&mut rng, letters, steps),
         })
         .collect()
 }
@@ -39,6 +40,7 @@ pub fn name(task: &TaskKind) -> &'static str {
         TaskKind::Multiply { .. } => "multiply",
         TaskKind::Addition { .. } | TaskKind::AdditionMixed { .. } => "addition",
         TaskKind::Hops { .. } => "hops",
+        TaskKind::Compose { .. } => "compose",
     }
 }
 
@@ -60,6 +62,8 @@ pub fn max_tokens(task: &TaskKind) -> usize {
         }
         // letters pairs of 2 and (letters-1) spaces, '?' start k '=', the answer letter, EOT
         TaskKind::Hops { letters, .. } => 3 * letters.clamp(1, 26) + 5,
+        // k blocks of `letters` pairs (3 per letter with the separators, less one), '?' start '=', the answer, EOT
+        TaskKind::Compose { letters, steps } => 3 * steps.last().max(1) * letters.clamp(2, 26) + 4,
     }
 }
 
@@ -182,6 +186,35 @@ fn hops(rng: &mut Rng, letters: usize, range: IntRange, order: PairOrder) -> Exa
         prompt: format!("{}?{}{k}=", pairs.join(" "), letter(start)),
         answer: letter(answer).to_string(),
         group: Some(format!("hops={k}")),
+    }
+}
+
+/// `compose`: k uniformly random permutations p1 … pk of the first `letters` letters, each written as its pairs `xy`
+/// (p(x) = y) in key order, space-separated, the permutations separated by `|`, then `?`, a start letter and `=`;
+/// the answer is pk(…p1(start)…), the state after applying them left to right. Group `steps=k`.
+///
+/// Uniform permutations leave no shortcut: the answer is uniform whatever the start and whatever any k − 1 of the
+/// permutations are, so every permutation must be applied, in order. The keys are written out (not one-line
+/// notation, `bca`) because a lookup by letter is what attention does well: in one-line notation a 2-layer and a
+/// 4-layer model stayed at chance on every step count, one step included (5 letters, 8,000 steps).
+fn compose(rng: &mut Rng, letters: usize, range: IntRange) -> Example {
+    let n = letters.clamp(2, 26);
+    let k = draw(rng, range).max(1);
+    let start = rng.below(n);
+    let mut state = start;
+    let mut blocks = Vec::with_capacity(k);
+    for _ in 0..k {
+        let mut image: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut image);
+        state = image[state];
+        let pairs: Vec<String> =
+            image.iter().enumerate().map(|(x, &y)| format!("{}{}", letter(x), letter(y))).collect();
+        blocks.push(pairs.join(" "));
+    }
+    Example {
+        prompt: format!("{}?{}=", blocks.join("|"), letter(start)),
+        answer: letter(state).to_string(),
+        group: Some(format!("steps={k}")),
     }
 }
 
