@@ -61,6 +61,16 @@ const COUNT: KeySpec = key("count", Ty::Int(ge(1.0)), Default::Int(10000), "Numb
 const TASK_SEED: KeySpec =
     key("seed", Ty::Int(ge(0.0)), Default::Int(0), "Generator seed (give train and test different seeds).");
 
+/// The letters a depth-bound task permutes, with the task's default count.
+const fn letters(default: i64) -> KeySpec {
+    key("letters", Ty::Int(closed(2.0, 26.0)), Default::Int(default), "Letters permuted (`a` onwards).")
+}
+
+/// A depth-bound task's difficulty: an integer or a range of k, drawn per example (group `{name}=k`).
+const fn difficulty(name: &'static str, max: f64, doc: &'static str) -> KeySpec {
+    key(name, Ty::IntOrRange(closed(1.0, max)), Default::Range(1, 5), doc)
+}
+
 pub static SOURCES: &[FnSpec] = &[
     func(
         "task.sum3",
@@ -91,13 +101,8 @@ pub static SOURCES: &[FnSpec] = &[
     func(
         "task.hops",
         &[
-            key("letters", Ty::Int(closed(2.0, 26.0)), Default::Int(8), "Letters permuted (`a` onwards)."),
-            key(
-                "hops",
-                Ty::IntOrRange(closed(1.0, 9.0)),
-                Default::Range(1, 5),
-                "Hops k, drawn per example from the range (group `hops=k`); `1..5` is 1 to 4.",
-            ),
+            letters(8),
+            difficulty("hops", 9.0, "Hops k, drawn per example from the range (group `hops=k`); `1..5` is 1 to 4."),
             key("order", Ty::Choice(PAIR_ORDERS), Default::Call("sorted"), "`sorted` or `shuffled`."),
             COUNT,
             TASK_SEED,
@@ -108,11 +113,10 @@ pub static SOURCES: &[FnSpec] = &[
     func(
         "task.compose",
         &[
-            key("letters", Ty::Int(closed(2.0, 26.0)), Default::Int(5), "Letters permuted (`a` onwards)."),
-            key(
+            letters(5),
+            difficulty(
                 "steps",
-                Ty::IntOrRange(closed(1.0, 16.0)),
-                Default::Range(1, 5),
+                16.0,
                 "Permutations composed, drawn per example from the range (group `steps=k`); `1..5` is 1 to 4.",
             ),
             COUNT,
