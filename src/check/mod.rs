@@ -15,6 +15,7 @@ pub mod redundant;
 pub mod reference;
 mod resolve;
 pub mod schema;
+mod schema_data;
 mod schema_models;
 pub mod sweep;
 mod table;
