@@ -170,3 +170,40 @@ fn bad_input_is_one_message_and_exit_code_1() {
     std::fs::write(ckpt.join("model.safetensors"), b"not a safetensors file").unwrap();
     assert_invalid(&thinktok(&["eval", "--ckpt", &ckpt_arg]), "corrupt");
 }
+
+/// `debug examples` prints a built-in task's first examples as JSONL that loads back into exactly the sequences the
+/// run trains on (same tokens, answer spans and groups, in order); a run or source it cannot show is one message.
+#[test]
+fn debug_examples_round_trip_through_jsonl() {
+    let dir = scratch("cli-examples");
+    let spec = dir.join("compose.think");
+    let task = "task.compose(letters = 4, steps = 1..3, count = 40, seed = 3)";
+    std::fs::write(
+        &spec,
+        format!("version = 1\nexperiment \"x\" {{\n  data {{\n    train = {task}\n    test = jsonl(\"t.jsonl\")\n  }}\n}}\n"),
+    )
+    .unwrap();
+    let spec_arg = spec.display().to_string();
+    let out = thinktok(&["debug", "examples", &spec_arg, "--count", "40"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let jsonl = dir.join("examples.jsonl");
+    std::fs::write(&jsonl, &out.stdout).unwrap();
+    assert_eq!(text(&out.stdout).lines().count(), 40);
+
+    use thinktok::engine::data::{load, Role};
+    let source = DataSource::Task {
+        task: TaskKind::Compose { letters: 4, steps: IntRange { start: 1, end: 3 } },
+        count: 40,
+        seed: 3,
+    };
+    let generated = load(&source, Role::Train, 64).unwrap().sequences;
+    let read = load(&DataSource::Jsonl { path: jsonl.display().to_string() }, Role::Train, 64).unwrap().sequences;
+    assert_eq!(generated.len(), read.len());
+    for (g, r) in generated.iter().zip(&read) {
+        assert_eq!((&g.tokens, g.answer, g.answer_len, &g.group), (&r.tokens, r.answer, r.answer_len, &r.group));
+    }
+    assert!(generated.iter().any(|s| s.group.as_deref() == Some("steps=2")), "both step counts are drawn");
+
+    assert_invalid(&thinktok(&["debug", "examples", &spec_arg, "--run", "3"]), "plans 1 run, numbered from 0");
+    assert_invalid(&thinktok(&["debug", "examples", &spec_arg, "--test"]), "not a built-in task");
+}

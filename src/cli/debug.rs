@@ -1,8 +1,10 @@
-//! `thinktok debug ast|resolved SPEC`, `debug tokens --model PATH FILE`: views of the pipeline's intermediate stages. Prone to change.
+//! `thinktok debug ast|resolved SPEC`, `debug examples SPEC`, `debug tokens --model PATH FILE`: views of the pipeline's intermediate stages. Prone to change.
 
 use std::process::ExitCode;
 
 use super::DebugCommand;
+use crate::engine::data::{tasks, Role};
+use crate::plan::DataSource;
 
 pub fn run(cmd: &DebugCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -24,6 +26,39 @@ pub fn run(cmd: &DebugCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(super::EXIT_INVALID));
             }
         },
+        DebugCommand::Examples { spec, run, test, count } => {
+            let plan = match crate::compile_file(spec) {
+                Ok(plan) => plan,
+                Err(diags) => {
+                    eprint!("{}", diags.render(super::check::stderr_color()));
+                    return Ok(ExitCode::from(super::EXIT_INVALID));
+                }
+            };
+            let Some(chosen) = plan.runs.get(*run) else {
+                let n = plan.runs.len();
+                let runs = if n == 1 { "run" } else { "runs" };
+                let err = format!("`{}` plans {n} {runs}, numbered from 0: there is no run {run}", spec.display());
+                return super::run::fail(crate::engine::error::invalid(err));
+            };
+            let data = &chosen.params.data;
+            let (source, role) = if *test { (&data.test, Role::Test) } else { (&data.train, Role::Train) };
+            let DataSource::Task { task, count: total, seed } = source else {
+                let err = format!(
+                    "{} is a file, not a built-in task: read it directly",
+                    crate::engine::data::source_name(source)
+                );
+                return super::run::fail(crate::engine::error::invalid(err));
+            };
+            // The same examples, in the same order, as the run loads: the generator is seeded, so the first `count`
+            // of `total` are the first `count` the run trains on.
+            for example in tasks::generate(task, (*count).min(*total), *seed, role) {
+                // Written field by field: `json!` would sort the keys, and a reader expects the prompt first.
+                let json = |value: &str| serde_json::Value::from(value).to_string();
+                let group = example.group.as_deref().map_or("null".to_string(), json);
+                let (prompt, answer) = (json(&example.prompt), json(&example.answer));
+                println!(r#"{{"prompt":{prompt},"answer":{answer},"group":{group}}}"#);
+            }
+        }
         DebugCommand::Tokens { model, file } => {
             let outcome = (|| {
                 let loaded = super::model_source::load(None, Some(model), None, 64, None, |_| Ok(()))?;

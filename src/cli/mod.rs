@@ -326,6 +326,20 @@ pub enum DebugCommand {
     Ast { spec: PathBuf },
     /// The resolved plan as RON, without estimates masked.
     Resolved { spec: PathBuf },
+    /// The examples a run's built-in task generates, one JSON object per line (`prompt`, `answer`, `group`): what
+    /// the model sees, and a JSONL file to edit and feed back as `jsonl("…")`.
+    Examples {
+        spec: PathBuf,
+        /// Which run of the plan (as numbered by `thinktok plan`).
+        #[arg(long, default_value_t = 0)]
+        run: usize,
+        /// The held-out source instead of the training one.
+        #[arg(long)]
+        test: bool,
+        /// How many examples (the first of the source's, in order).
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+    },
     /// The token ids a pretrained model's tokenizer gives a text file (its own ids, as JSON).
     Tokens {
         /// A `.gguf` file or a Hugging Face folder.
