@@ -27,9 +27,11 @@ pub fn task_tokens(task: &TaskKind) -> usize {
         TaskKind::AdditionMixed { terms, digits } => addition(terms.last(), digits),
         // `ab cd …` (3 per letter, less one space), `?`, start, k, `=`, the answer letter, end of text.
         TaskKind::Hops { letters, .. } => 3 * letters + 5,
-        // k blocks of `letters` pairs (3 per letter with the separators, less one), `?`, start, `=`, the answer
-        // letter, end of text.
-        TaskKind::Compose { letters, steps } => 3 * steps.last().max(1) * letters + 4,
+        // k blocks of `letters` pairs (2 per letter), k − 1 `|`, `?`, start, `=`, the answer letter, end of text.
+        TaskKind::Compose { letters, steps } => {
+            let k = steps.last().max(1);
+            2 * k * letters + k + 4
+        }
     }
 }
 

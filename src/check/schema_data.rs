@@ -68,9 +68,9 @@ pub static SOURCES: &[FnSpec] = &[
             COUNT,
             TASK_SEED,
         ],
-        "Permutation composition (state tracking): k random permutations, each as pairs `xy` (p(x) = y) in key \
-         order, separated by `|`, then `?`, a start letter, `=`; the answer is the letter reached by applying them \
-         left to right (`ab bc ca|aa bc cb|ac ba cb?b=` → `a`).",
+        "Permutation composition (state tracking): k random permutations, each as its pairs `xy` (p(x) = y) in key \
+         order with nothing between them, separated by `|`, then `?`, a start letter, `=`; the answer is the \
+         letter reached by applying them left to right (`abbcca|aabccb|acbacb?b=` → `a`).",
     ),
     func("jsonl", &[key("path", Ty::Str, Default::Required, "File path, as written (a relative one is read from the working directory).")], "JSONL with `{\"text\": …}` or `{\"prompt\": …, \"answer\": …}` per line."),
     func(
