@@ -201,7 +201,7 @@ fn hops(rng: &mut Rng, letters: usize, range: IntRange, order: PairOrder) -> Exa
 /// notation, `bca`) because a lookup by letter is what attention does well: in one-line notation a 2-layer and a
 /// 4-layer model stayed at chance on every step count, one step included (5 letters, 8,000 steps). The pairs are not
 /// space-separated because length is what the models here struggle with: a lookup the 2-layer model learns in
-/// 2,000 steps at 19 tokens stays at chance through 4,000 steps once the same example is padded to 47 (with `task.hops`
+/// 2,000 steps at 19 tokens stays at chance through 4,000 steps once the same example is padded to 49 (with `task.hops`
 /// as well), and without the spaces 5 letters and 3 steps make 37 tokens rather than 49.
 fn compose(rng: &mut Rng, letters: usize, range: IntRange) -> Example {
     let n = letters.clamp(2, 26);
