@@ -19,20 +19,14 @@ pub fn run(cmd: &DebugCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        DebugCommand::Resolved { spec } => match crate::compile_file(spec) {
+        DebugCommand::Resolved { spec } => match compile(spec) {
             Ok(plan) => println!("{}", crate::plan_to_ron(&plan)?),
-            Err(diags) => {
-                eprint!("{}", diags.render(super::check::stderr_color()));
-                return Ok(ExitCode::from(super::EXIT_INVALID));
-            }
+            Err(code) => return Ok(code),
         },
         DebugCommand::Examples { spec, run, test, count } => {
-            let plan = match crate::compile_file(spec) {
+            let plan = match compile(spec) {
                 Ok(plan) => plan,
-                Err(diags) => {
-                    eprint!("{}", diags.render(super::check::stderr_color()));
-                    return Ok(ExitCode::from(super::EXIT_INVALID));
-                }
+                Err(code) => return Ok(code),
             };
             let Some(chosen) = plan.runs.get(*run) else {
                 let n = plan.runs.len();
@@ -52,11 +46,7 @@ pub fn run(cmd: &DebugCommand) -> anyhow::Result<ExitCode> {
             // The same examples, in the same order, as the run loads: the generator is seeded, so the first `count`
             // of `total` are the first `count` the run trains on.
             for example in tasks::generate(task, (*count).min(*total), *seed, role) {
-                // Written field by field: `json!` would sort the keys, and a reader expects the prompt first.
-                let json = |value: &str| serde_json::Value::from(value).to_string();
-                let group = example.group.as_deref().map_or("null".to_string(), json);
-                let (prompt, answer) = (json(&example.prompt), json(&example.answer));
-                println!(r#"{{"prompt":{prompt},"answer":{answer},"group":{group}}}"#);
+                println!("{}", serde_json::to_string(&example)?);
             }
         }
         DebugCommand::Tokens { model, file } => {
@@ -77,4 +67,12 @@ pub fn run(cmd: &DebugCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The plan of `spec`, or its diagnostics on stderr and the invalid-spec exit code.
+fn compile(spec: &std::path::Path) -> Result<crate::plan::Plan, ExitCode> {
+    crate::compile_file(spec).map_err(|diags| {
+        eprint!("{}", diags.render(super::check::stderr_color()));
+        ExitCode::from(super::EXIT_INVALID)
+    })
 }

@@ -43,9 +43,9 @@ pub enum TaskKind {
     /// Pointer chasing: a random permutation f of the first `letters` letters written as pairs `xy` (f(x) = y),
     /// then `?`, a start letter and k; the answer is f^k(start), k drawn per example from `hops` (group `hops=k`).
     Hops { letters: usize, hops: IntRange, order: PairOrder },
-    /// Permutation composition (state tracking): k uniformly random permutations of the first `letters` letters in
-    /// one-line notation, then `?` and a start letter; the answer is the letter reached by applying them left to
-    /// right, k drawn per example from `steps` (group `steps=k`).
+    /// Permutation composition (state tracking): k uniformly random permutations of the first `letters` letters,
+    /// each as its pairs `xy` in key order, separated by `|`, then `?` and a start letter; the answer is the letter
+    /// reached by applying them left to right, k drawn per example from `steps` (group `steps=k`).
     Compose { letters: usize, steps: IntRange },
 }
 

@@ -9,8 +9,8 @@ use super::Role;
 use crate::engine::rng::Rng;
 use crate::plan::{IntRange, PairOrder, TaskKind};
 
-/// One generated example.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One generated example; serialised (fields in this order) it is a JSONL record `jsonl("…")` reads back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Example {
     pub prompt: String,
     pub answer: String,
