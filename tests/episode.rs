@@ -32,7 +32,7 @@ fn config(strategy: EpisodeStrategy, rounds: usize, budget: usize, fallback: Fal
         insertion: Insertion::FastForward { fallback, threshold: None, max_consecutive: 2 },
         cull: 0.5,
         cull_below_cost: false,
-        gain: GainConfig { window: Some(6), reduce: GainReduce::Sum, cost: 0.01, over: GainTokens::All },
+        gain: GainConfig { window: Some(6), reduce: GainReduce::Sum, cost: 0.01, over: GainTokens::All, renormalise: false },
         strategy,
         thoughts: ThoughtKind::Discrete,
         every: 1,

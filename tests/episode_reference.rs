@@ -81,6 +81,22 @@ fn token_lls(m: &Model, real: &[u32], counts: &[u16]) -> Vec<f64> {
         .collect()
 }
 
+/// [`token_lls`] for the gain of `cfg`: with `renormalise`, each real token under the softmax without the thought.
+fn gain_lls(cfg: &GainConfig, m: &Model, real: &[u32], counts: &[u16]) -> Vec<f64> {
+    if !cfg.renormalise {
+        return token_lls(m, real, counts);
+    }
+    let logits = m.logits(&with_thoughts(real, counts));
+    let without_thought = |row: &[f32]| {
+        let mut row = row.to_vec();
+        row[THOUGHT] = f32::NEG_INFINITY;
+        log_softmax(&row)
+    };
+    (0..real.len())
+        .map(|j| if j == 0 { 0.0 } else { without_thought(&logits[index_of_real(j, counts) - 1])[real[j] as usize] })
+        .collect()
+}
+
 /// The decision rule on one position's logits: top-1 (no logit strictly larger than the thought's) or
 /// `p(thought) > threshold`.
 fn wants_thought(logits: &[f32], threshold: Option<f64>) -> bool {
@@ -244,21 +260,22 @@ fn by_round(out: &EpisodeOutput, b: usize) -> Vec<(Thought, bool)> {
 /// thought that may stand there and was not tried; else the fallback's best-ranked free slot), every gain is the
 /// reference's `LL(with) − LL(without)` over the continuation, each round culls `⌊cull · proposals⌋` of the
 /// lowest gains, and the final placement and likelihoods are the replay's. Default gains, a window with the mean
-/// and a cost, and gains over the answer only.
+/// and a cost, gains over the answer only, and gains renormalised without the thought.
 #[test]
 fn round_proposals_gains_and_culls_follow_the_reference() {
     let seqs = sequences(6, &[22, 15, 27, 12]);
     let firsts = [14usize, 8, 20, 6];
     let gains = [
         GainConfig::default(),
-        GainConfig { window: Some(5), reduce: GainReduce::Mean, cost: 0.05, over: GainTokens::All },
-        GainConfig { window: None, reduce: GainReduce::Sum, cost: 0.0, over: GainTokens::Targets },
+        GainConfig { window: Some(5), reduce: GainReduce::Mean, cost: 0.05, over: GainTokens::All, renormalise: false },
+        GainConfig { window: None, reduce: GainReduce::Sum, cost: 0.0, over: GainTokens::Targets, renormalise: false },
+        GainConfig { window: Some(6), reduce: GainReduce::Sum, cost: 0.0, over: GainTokens::All, renormalise: true },
     ];
     let rule = Rule { threshold: None, max_consecutive: 2, budget: 4 };
     let (mut by_model, mut by_fallback) = (0, 0);
     for (i, gain) in gains.iter().enumerate() {
         // Lower biases leave more rounds to the fallback.
-        let m = Model::new(10 + i as u64, [0.3, 0.2, 0.12][i]);
+        let m = Model::new(10 + i as u64, [0.3, 0.2, 0.12, 0.25][i]);
         let biased = ThoughtBias::new(&m.gpt, m.bias).expect("bias");
         let cfg = EpisodeConfig {
             samples: seqs.len(),
@@ -305,7 +322,7 @@ fn round_proposals_gains_and_culls_follow_the_reference() {
                 let mut with = counts.clone();
                 with[t.slot] += 1;
                 let with_lls = token_lls(&m, x, &with);
-                let g = gain_ref(gain, t.slot, first, &with_lls, &lls);
+                let g = gain_ref(gain, t.slot, first, &gain_lls(gain, &m, x, &with), &gain_lls(gain, &m, x, &counts));
                 let got = f64::from(t.gain.expect("a scored proposal"));
                 assert!((got - g).abs() < 1e-4, "{what}: gain {got} vs reference {g}");
                 round_gains[round].push((g, *kept));
@@ -349,7 +366,7 @@ fn leave_one_out_gains_follow_the_reference() {
         insertion: Insertion::FastForward { fallback: Fallback::BestRank, threshold: None, max_consecutive: 2 },
         cull: 0.5,
         cull_below_cost: false,
-        gain: GainConfig { window: Some(8), reduce: GainReduce::Sum, cost: 0.01, over: GainTokens::All },
+        gain: GainConfig { window: Some(8), reduce: GainReduce::Sum, cost: 0.01, over: GainTokens::All, renormalise: false },
         strategy: EpisodeStrategy::LeaveOneOut,
         thoughts: ThoughtKind::Discrete,
         every: 1,
@@ -358,8 +375,10 @@ fn leave_one_out_gains_follow_the_reference() {
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let mut fallback_rows = 0;
-    // A bias where the model places many thoughts, and one where some rows get only the fallback's.
-    for bias in [0.33, 0.1] {
+    // A bias where the model places many thoughts, and one where some rows get only the fallback's; the second
+    // with gains renormalised without the thought.
+    for (bias, renormalise) in [(0.33, false), (0.1, true)] {
+        let cfg = EpisodeConfig { gain: GainConfig { renormalise, ..cfg.gain.clone() }, ..cfg.clone() };
         let m = Model::new(21, bias);
         let biased = ThoughtBias::new(&m.gpt, m.bias).expect("bias");
         let out = run_episode(&biased, input, &cfg, 4, &mut Rng::new(1)).expect("episode");
@@ -379,11 +398,11 @@ fn leave_one_out_gains_follow_the_reference() {
                 engine_sweep[t.slot] += 1;
             }
             assert_eq!(engine_sweep, sweep, "row {b}: the sweep");
-            let sweep_lls = token_lls(&m, x, &sweep);
+            let sweep_lls = gain_lls(&cfg.gain, &m, x, &sweep);
             for (t, kept) in s.kept.iter().map(|t| (t, true)).chain(s.culled.iter().map(|t| (t, false))) {
                 let mut without = sweep.clone();
                 without[t.slot] -= 1;
-                let g = gain_ref(&cfg.gain, t.slot, None, &sweep_lls, &token_lls(&m, x, &without));
+                let g = gain_ref(&cfg.gain, t.slot, None, &sweep_lls, &gain_lls(&cfg.gain, &m, x, &without));
                 let got = f64::from(t.gain.expect("scored"));
                 assert!((got - g).abs() < 1e-4, "row {b}, slot {}: gain {got} vs reference {g}", t.slot);
                 if kept {

@@ -184,6 +184,7 @@ fn episode(b: &RBlock) -> Option<EpisodeConfig> {
                 "targets" => GainTokens::Targets,
                 _ => GainTokens::All,
             },
+            renormalise: gain.b("renormalise")?,
         },
         strategy: match b.c("strategy")?.func.name {
             "leave_one_out" => EpisodeStrategy::LeaveOneOut,

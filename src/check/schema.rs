@@ -139,6 +139,12 @@ pub static GAINS: &[FnSpec] = &[func(
             Default::Call("all"),
             "Which real tokens of the window count: `all` or `targets`.",
         ),
+        key(
+            "renormalise",
+            Ty::Bool,
+            Default::Bool(false),
+            "Score real tokens under the softmax without `<|thought|>` (log p(x) − log(1 − p(thought))): the gain then measures the thought's effect, not the mass the model put on thoughts.",
+        ),
     ],
     "Gain of a thought: the change in log-likelihood of the real tokens after it.",
 )];

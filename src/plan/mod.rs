@@ -241,6 +241,11 @@ pub struct GainConfig {
     /// semantics), so plans and run identities from before this field existed stay valid.
     #[serde(default, skip_serializing_if = "GainTokens::is_all")]
     pub over: GainTokens,
+    /// Score each real token under the softmax renormalised without `<|thought|>`
+    /// (`log p(x) − log(1 − p(thought))`), so a gain measures the thought's effect on the real tokens and not
+    /// the probability mass the model put on thoughts. Left out of the serialised plan when `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub renormalise: bool,
 }
 
 /// The real tokens a gain counts.

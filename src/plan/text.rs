@@ -59,9 +59,10 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
     push(
         "episode.gain",
         format!(
-            "continuation(window = {}, reduce = {reduce}, cost = {}, over = {over})",
+            "continuation(window = {}, reduce = {reduce}, cost = {}, over = {over}, renormalise = {})",
             opt_u(e.gain.window),
-            num(e.gain.cost)
+            num(e.gain.cost),
+            e.gain.renormalise
         ),
     );
     push(

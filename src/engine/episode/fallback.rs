@@ -48,7 +48,7 @@ mod tests {
     use super::*;
 
     fn st(rank: u32, lp: f32) -> SlotStat {
-        SlotStat { thought_lp: lp, thought_rank: rank }
+        SlotStat { thought_lp: lp, thought_rank: rank, real_lp: 0.0 }
     }
 
     #[test]

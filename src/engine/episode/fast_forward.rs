@@ -25,6 +25,15 @@ impl Scored {
         self.ll.iter().map(|&v| f64::from(v)).sum()
     }
 
+    /// The per-token log-likelihoods a gain compares: `ll`, or with `renormalise` each real token's under the
+    /// softmax without `<|thought|>` (`ll[0] = 0` either way).
+    pub fn gain_lls(&self, renormalise: bool) -> std::borrow::Cow<'_, [f32]> {
+        match renormalise {
+            false => std::borrow::Cow::Borrowed(&self.ll),
+            true => self.slots.iter().map(|st| st.real_lp).collect(),
+        }
+    }
+
     fn from_walk(w: Walk) -> Self {
         Self { placement: w.placement, inserted: w.inserted, ll: w.ll, slots: w.slots }
     }

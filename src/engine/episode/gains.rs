@@ -37,7 +37,7 @@ mod tests {
     use super::*;
 
     fn cfg(window: Option<usize>, reduce: GainReduce, cost: f64) -> GainConfig {
-        GainConfig { window, reduce, cost, over: GainTokens::All }
+        GainConfig { window, reduce, cost, over: GainTokens::All, renormalise: false }
     }
 
     #[test]
@@ -71,7 +71,7 @@ mod tests {
             gain(&cfg(None, GainReduce::Sum, 0.0), 2, None, &with, &without)
         );
         // A window that ends before the answer counts nothing; the mean over nothing is 0, minus λ.
-        let short = GainConfig { window: Some(1), reduce: GainReduce::Mean, cost: 0.5, over: GainTokens::Targets };
+        let short = GainConfig { window: Some(1), reduce: GainReduce::Mean, cost: 0.5, over: GainTokens::Targets, renormalise: false };
         assert!((gain(&short, 2, Some(4), &with, &without) + 0.5).abs() < 1e-6);
         // The mean is over the counted tokens only.
         let mean = GainConfig { reduce: GainReduce::Mean, ..targets };

@@ -128,7 +128,8 @@ fn leave_one_out_gains(
         for b in 0..b_n {
             let (Some(ch), Some(w)) = (&changes[b], &without[b]) else { continue };
             let s = new_slots[b][i];
-            let g = gain(&cfg.gain, s, firsts[b], &state.rows[b].ll, &w.ll);
+            let r = cfg.gain.renormalise;
+            let g = gain(&cfg.gain, s, firsts[b], &state.rows[b].gain_lls(r), &w.gain_lls(r));
             let n_new = state.rows[b].placement.counts[s] - starts[b].counts[s];
             for _ in 0..n_new {
                 scorings.push(Scoring { row: b, slot: s, gain: g, source: sources[b] });

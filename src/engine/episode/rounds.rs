@@ -65,7 +65,7 @@ fn propose(
     let free = free_slots(policy, scored, blocked);
     let wanted = (1..free.len()).find(|&s| {
         let st = &scored.slots[s];
-        free[s] && policy.wants(&PosStat { thought_lp: st.thought_lp, thought_rank: st.thought_rank, target_lp: 0.0 })
+        free[s] && policy.wants(&PosStat { thought_lp: st.thought_lp, thought_rank: st.thought_rank, target_lp: 0.0, real_lp: 0.0 })
     });
     match wanted {
         Some(s) => Some((s, Source::Model)),
@@ -153,7 +153,9 @@ fn play_round(
     let scored: Vec<(usize, f32)> = (0..props.len())
         .filter_map(|b| {
             let (s, _) = props[b]?;
-            Some((b, gain(&cfg.gain, s, firsts[b], &new[b].as_ref()?.ll, &state.rows[b].ll)))
+            let r = cfg.gain.renormalise;
+            let (with, without) = (new[b].as_ref()?.gain_lls(r), state.rows[b].gain_lls(r));
+            Some((b, gain(&cfg.gain, s, firsts[b], &with, &without)))
         })
         .collect();
     let cut = cull_set(&scored, cfg.cull, cfg.cull_below_cost);

@@ -14,11 +14,16 @@ pub struct PosStat {
     pub thought_rank: u32,
     /// `log p(target)` of the token that follows in the stream.
     pub target_lp: f32,
+    /// `log p(target)` under the softmax renormalised without `<|thought|>`: `log p(target) − log(1 − p(thought))`,
+    /// computed from the logits (exact where the thought takes nearly all the mass). Equals `target_lp` where
+    /// the target is the thought itself (never used there).
+    pub real_lp: f32,
 }
 
 /// Per-position stats of `logits` (B, T, V) for `targets` (B·T, row-major), row-major (`b * T + t`).
 ///
-/// Log-probabilities are taken over the whole vocabulary, the thought included. The logits are copied to the
+/// Log-probabilities are taken over the whole vocabulary, the thought included, and (`real_lp`) over the
+/// vocabulary without the thought. The logits are copied to the
 /// host once and reduced there in one pass: a dozen small tensor ops per chunk cost more than the copy.
 pub fn position_stats(logits: &Tensor, targets: &[u32]) -> candle_core::Result<Vec<PosStat>> {
     let v = logits.dim(D::Minus1)?;
@@ -36,11 +41,16 @@ pub fn position_stats(logits: &Tensor, targets: &[u32]) -> candle_core::Result<V
             let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
             let lse = max + sum.ln();
             let t = row.get(thought).copied().unwrap_or(f32::NEG_INFINITY);
+            // The real tokens' own maximum keeps their sum from underflowing when the thought dominates.
+            let real = || row.iter().enumerate().filter(|&(i, _)| i != thought).map(|(_, &x)| x);
+            let max_real = real().fold(f32::NEG_INFINITY, f32::max);
+            let lse_real = max_real + real().map(|x| (x - max_real).exp()).sum::<f32>().ln();
             let tgt = row.get(target as usize).copied().unwrap_or(f32::NEG_INFINITY);
             PosStat {
                 thought_lp: t - lse,
                 thought_rank: row.iter().filter(|&&x| x > t).count() as u32,
                 target_lp: tgt - lse,
+                real_lp: if target as usize == thought { tgt - lse } else { tgt - lse_real },
             }
         })
         .collect())
@@ -67,6 +77,21 @@ mod tests {
         let lse1 = ((v - 2) as f32 + 3f32.exp() + 1f32.exp()).ln();
         assert!((s[1].target_lp - (3.0 - lse1)).abs() < 1e-5);
         assert_eq!(s[1].thought_rank, 1);
+        // Without the thought: position 0's real logits are all 0, position 1's are 3 and zeros.
+        assert!((s[0].real_lp - (0.0 - ((v - 1) as f32).ln())).abs() < 1e-5);
+        assert!((s[1].real_lp - (3.0 - ((v - 2) as f32 + 3f32.exp()).ln())).abs() < 1e-5);
+        Ok(())
+    }
+
+    #[test]
+    fn renormalised_target_stays_finite_when_the_thought_takes_all_the_mass() -> candle_core::Result<()> {
+        let v = crate::plan::VOCAB_SIZE;
+        let mut row = vec![0f32; v];
+        row[THOUGHT_ID as usize] = 200.0;
+        row[9] = 1.0;
+        let s = position_stats(&Tensor::from_vec(row, (1, 1, v), &Device::Cpu)?, &[9])?;
+        assert!(s[0].target_lp < -190.0);
+        assert!((s[0].real_lp - (1.0 - ((v - 2) as f32 + 1f32.exp()).ln())).abs() < 1e-5);
         Ok(())
     }
 }

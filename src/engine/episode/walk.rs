@@ -66,11 +66,13 @@ impl Policy {
     }
 }
 
-/// The thought's prediction at a slot's decision point.
+/// The thought's prediction at a slot's decision point, and the slot's real token's log-probability under the
+/// softmax without the thought (`gain = continuation(renormalise = true)` compares those).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SlotStat {
     pub thought_lp: f32,
     pub thought_rank: u32,
+    pub real_lp: f32,
 }
 
 /// A row's walk state. `ll[s]` and `slots[s]` are filled for `s ≥ 1` as decisions are made; entries decided
@@ -187,7 +189,7 @@ impl Walk {
                 }
             }
             self.ll[s] = st.target_lp;
-            self.slots[s] = SlotStat { thought_lp: st.thought_lp, thought_rank: st.thought_rank };
+            self.slots[s] = SlotStat { thought_lp: st.thought_lp, thought_rank: st.thought_rank, real_lp: st.real_lp };
         }
         stats.len()
     }
@@ -198,7 +200,7 @@ mod tests {
     use super::*;
 
     fn stat(rank: u32, target_lp: f32) -> PosStat {
-        PosStat { thought_lp: -1.0, thought_rank: rank, target_lp }
+        PosStat { thought_lp: -1.0, thought_rank: rank, target_lp, real_lp: target_lp }
     }
 
     #[test]
