@@ -159,6 +159,8 @@ pub fn run(args: &super::EvalArgs) -> anyhow::Result<ExitCode> {
             "placement": report.thoughts.as_ref().map(|t| t.placement.clone()),
             "thoughts_per_example": report.thoughts.as_ref().map(|t| t.thoughts_per_example),
             "groups": report.groups,
+            "same_answer_share": report.same_answer_share,
+            "majority_accuracy": report.majority_accuracy,
             "step": meta.step,
             "run": meta.run.id,
             "data": name,

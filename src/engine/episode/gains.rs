@@ -71,7 +71,13 @@ mod tests {
             gain(&cfg(None, GainReduce::Sum, 0.0), 2, None, &with, &without)
         );
         // A window that ends before the answer counts nothing; the mean over nothing is 0, minus λ.
-        let short = GainConfig { window: Some(1), reduce: GainReduce::Mean, cost: 0.5, over: GainTokens::Targets, renormalise: false };
+        let short = GainConfig {
+            window: Some(1),
+            reduce: GainReduce::Mean,
+            cost: 0.5,
+            over: GainTokens::Targets,
+            renormalise: false,
+        };
         assert!((gain(&short, 2, Some(4), &with, &without) + 0.5).abs() < 1e-6);
         // The mean is over the counted tokens only.
         let mean = GainConfig { reduce: GainReduce::Mean, ..targets };

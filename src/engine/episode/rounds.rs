@@ -65,7 +65,13 @@ fn propose(
     let free = free_slots(policy, scored, blocked);
     let wanted = (1..free.len()).find(|&s| {
         let st = &scored.slots[s];
-        free[s] && policy.wants(&PosStat { thought_lp: st.thought_lp, thought_rank: st.thought_rank, target_lp: 0.0, real_lp: 0.0 })
+        free[s]
+            && policy.wants(&PosStat {
+                thought_lp: st.thought_lp,
+                thought_rank: st.thought_rank,
+                target_lp: 0.0,
+                real_lp: 0.0,
+            })
     });
     match wanted {
         Some(s) => Some((s, Source::Model)),

@@ -7,6 +7,6 @@ pub mod generate;
 pub mod placer;
 pub mod thought_map;
 
-pub use figures::{evaluate, EvalReport, GroupFigures, ThoughtFigures, EVAL_BATCH};
+pub use figures::{evaluate, EvalReport, GroupFigures, ThoughtFigures, CONSTANT_GUESS_SHARE, EVAL_BATCH};
 pub use placer::{evaluate_run, evaluate_run_mapped, evaluate_with, fit, own_policy, Placer};
 pub use thought_map::{thought_map, ThoughtMap};

@@ -252,7 +252,8 @@ fn evaluate_collecting(
         let placements = place(model, &seqs, placer, &mut rng)?;
         let figures = score_batch(model, &seqs, &placements)?;
         for (i, seq) in chunk.iter().enumerate() {
-            sums.add(seq, figures.nll[i], figures.n_tokens[i], figures.right[i], placements[i].total());
+            let scored = (figures.nll[i], figures.n_tokens[i]);
+            sums.add(seq, scored, figures.right[i], figures.first_guess[i], placements[i].total());
             if let Some(map) = map.as_deref_mut() {
                 map.add(seq, &placements[i]);
             }
@@ -265,9 +266,7 @@ fn evaluate_collecting(
         thoughts_per_example: thoughts / sums.all.n_sequences.max(1) as f64,
         placement: placer.describe(),
     };
-    let mut report = EvalReport::from_sums(&data.name, sums.all, Some(figures))?;
-    report.groups = sums.group_figures(true);
-    Ok(report)
+    EvalReport::from_sums(&data.name, &sums, Some(figures))
 }
 
 /// The seed of a placer's random choices (a rule's or the oracle's; the own policy makes none).
@@ -285,6 +284,8 @@ struct BatchFigures {
     n_tokens: Vec<usize>,
     /// Per sequence: greedy decoding gets every answer token right (true without an answer).
     right: Vec<bool>,
+    /// Per sequence: the first answer token greedy decoding gives (`None` without an answer).
+    first_guess: Vec<Option<u32>>,
 }
 
 /// One teacher-forced forward over the augmented sequences: NLL of scored real targets, and per sequence whether
@@ -303,9 +304,15 @@ fn score_batch(model: &dyn CausalLm, seqs: &[&Sequence], placements: &[Placement
     let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
     // to_vec copies to the host: once per evaluation batch.
     let logp: Vec<Vec<Vec<f32>>> = logp.to_vec3()?;
-    let mut out = BatchFigures { nll: Vec::new(), n_tokens: Vec::new(), right: Vec::with_capacity(seqs.len()) };
+    let n = seqs.len();
+    let mut out = BatchFigures {
+        nll: Vec::with_capacity(n),
+        n_tokens: Vec::with_capacity(n),
+        right: Vec::with_capacity(n),
+        first_guess: Vec::with_capacity(n),
+    };
     for (b, (seq, placement)) in seqs.iter().zip(placements).enumerate() {
-        let (mut right, mut nll, mut n_tokens) = (true, 0f64, 0usize);
+        let (mut right, mut nll, mut n_tokens, mut first_guess) = (true, 0f64, 0usize, None);
         for (p, row) in logp[b].iter().enumerate().take(streams[b].len().saturating_sub(1)) {
             let (s, j) = placement.item_at(p + 1);
             if j < usize::from(placement.counts[s]) {
@@ -316,11 +323,14 @@ fn score_batch(model: &dyn CausalLm, seqs: &[&Sequence], placements: &[Placement
                 nll -= f64::from(row[target]);
                 n_tokens += 1;
             }
-            if seq.is_answer(s) && best_real(row) != target {
-                right = false;
+            if seq.is_answer(s) {
+                let guess = best_real(row);
+                first_guess = first_guess.or(Some(guess as u32));
+                right &= guess == target;
             }
         }
         out.right.push(right);
+        out.first_guess.push(first_guess);
         out.nll.push(nll);
         out.n_tokens.push(n_tokens);
     }

@@ -237,6 +237,13 @@ fn host_batch(data: &Dataset, indices: &[usize]) -> HostBatch {
 /// One line of held-out figures.
 pub fn describe(report: &EvalReport) -> String {
     let accuracy = report.accuracy.map_or(String::new(), |a| format!("  accuracy {a:.4}"));
+    let accuracy = match (report.constant_guess(), report.majority_accuracy) {
+        (Some(share), Some(majority)) => format!(
+            "{accuracy} (a constant guess: one answer for {:.0}% of the examples; majority baseline {majority:.4})",
+            100.0 * share
+        ),
+        _ => accuracy,
+    };
     let thoughts = report
         .thoughts
         .as_ref()

@@ -202,6 +202,8 @@ mod tests {
             n_sequences: 10,
             thoughts: None,
             groups: BTreeMap::new(),
+            same_answer_share: None,
+            majority_accuracy: None,
         });
         let swept: BTreeMap<String, String> =
             [("episode.insertion".to_string(), method.to_string()), ("seed".to_string(), seed.to_string())].into();
