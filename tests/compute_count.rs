@@ -75,6 +75,13 @@ fn episode_runs_log_what_the_plan_estimates() {
             }),
         ),
         (
+            "count-kept-and-plain",
+            Box::new(|p: &mut RunParams| {
+                fast_forward(p);
+                p.learn.real_loss = RealLoss::KeptAndPlain;
+            }),
+        ),
+        (
             "count-leave-one-out",
             Box::new(|p: &mut RunParams| {
                 fast_forward(p);

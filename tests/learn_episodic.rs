@@ -379,7 +379,8 @@ fn diagnose_checkpoint_placements() {
 /// With `learn.real_loss = own` the real tokens are learned under the model's own placement, not the kept one: a
 /// fresh model that places no thought itself sees its first step's real-token loss equal plain training's on the
 /// same batch, while the kept placement (which holds thoughts) gives a different one. `own_and_plain` averages the
-/// own placement's loss with the loss without thoughts (equal here) in one more pass over the batch. A model that
+/// own placement's loss with the loss without thoughts (equal here) in one more pass over the batch, `kept_and_plain`
+/// the kept placement's with it. A model that
 /// does place thoughts itself: `real_loss_own_is_the_loss_under_the_models_own_placement`.
 #[test]
 fn real_loss_on_own_placement_ignores_the_kept_thoughts() {
@@ -414,6 +415,13 @@ fn real_loss_on_own_placement_ignores_the_kept_thoughts() {
     assert!((plain_only["loss_real"].as_f64().unwrap() - plain).abs() < 1e-5, "{plain_only} vs plain {plain}");
     assert_eq!(plain_only["loss_reinforce"], kept_line["loss_reinforce"]);
     let extra = plain_only["positions"].as_u64().unwrap() - kept_line["positions"].as_u64().unwrap();
+    assert_eq!(extra, 3 * 8 * 6);
+    // `kept_and_plain`: the mean of the kept placement's loss and the plain one, in one more plain pass.
+    let kept_plain = first_line(RealLoss::KeptAndPlain, "real-loss-kept-plain");
+    let mean = (kept + plain) / 2.0;
+    assert!((kept_plain["loss_real"].as_f64().unwrap() - mean).abs() < 1e-5, "{kept_plain} vs ({kept} + {plain}) / 2");
+    assert_eq!(kept_plain["loss_reinforce"], kept_line["loss_reinforce"]);
+    let extra = kept_plain["positions"].as_u64().unwrap() - kept_line["positions"].as_u64().unwrap();
     assert_eq!(extra, 3 * 8 * 6);
     // Between episodes (`every = 2`, step 2) `plain` trains without thoughts: no fast-forward, one plain pass.
     let out = scratch("real-loss-plain-between");

@@ -257,6 +257,7 @@ fn learn(b: &RBlock) -> Option<LearnConfig> {
         real_loss: match b.c("real_loss")?.func.name {
             "own" => RealLoss::Own,
             "own_and_plain" => RealLoss::OwnAndPlain,
+            "kept_and_plain" => RealLoss::KeptAndPlain,
             "plain" => RealLoss::Plain,
             _ => RealLoss::Kept,
         },

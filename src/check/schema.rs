@@ -163,6 +163,11 @@ pub static REAL_LOSSES: &[FnSpec] = &[
         "Mean of `own` and the loss without thoughts (every step): gains then measure help, not dependence.",
     ),
     func(
+        "kept_and_plain",
+        &[],
+        "Mean of `kept` and the loss without thoughts (every step): trained with the episode's thoughts and without any.",
+    ),
+    func(
         "plain",
         &[],
         "Only without thoughts (ablation: the thought objective without thoughts as inputs to the real-token loss).",
@@ -284,7 +289,7 @@ pub static LEARN: BlockSpec = BlockSpec {
             "real_loss",
             Ty::Choice(REAL_LOSSES),
             Default::Call("kept"),
-            "Placement of the real-token loss: `kept`, `own`, `own_and_plain` or `plain`.",
+            "Placement of the real-token loss: `kept`, `own`, `own_and_plain`, `kept_and_plain` or `plain`.",
         ),
         key(
             "thought_norm",

@@ -342,6 +342,9 @@ pub enum RealLoss {
     /// model stays competent without thoughts, so a thought's gain measures help rather than dependence on a
     /// placement it was trained under.
     OwnAndPlain,
+    /// The mean of `Kept`'s loss and the loss without thoughts (every step): the model is trained both with the
+    /// episode's thoughts and without any, so both streams a gain compares are ones it was trained on.
+    KeptAndPlain,
     /// Only on the sequence without thoughts (every step): an ablation that separates the thought objective
     /// (reinforce / punish, still on the kept placement) from thoughts as inputs to the real-token loss.
     Plain,

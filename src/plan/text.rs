@@ -115,6 +115,7 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
         RealLoss::Kept => "kept",
         RealLoss::Own => "own",
         RealLoss::OwnAndPlain => "own_and_plain",
+        RealLoss::KeptAndPlain => "kept_and_plain",
         RealLoss::Plain => "plain",
     };
     push("learn.real_loss", real_loss.into());
