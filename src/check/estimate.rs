@@ -90,8 +90,8 @@ struct Passes {
 ///   half a pass; leave-one-out one sweep, then per new thought half a pass, then half a pass for the kept
 ///   placement. Steps in between take the model's own fast-forward (one pass) unless `real_loss = plain`.
 /// - `real_loss = own | own_and_plain` adds, on episode steps, the own fast-forward and a learning pass on it;
-///   `own_and_plain`, `kept_and_plain` (every step) and `plain` (episode steps) a learning pass without thoughts, which for `plain`
-///   between episodes is the only one.
+///   `own_and_plain`, `kept_and_plain` (every step) and `plain` (episode steps) a learning pass without thoughts,
+///   which for `plain` between episodes is the only one.
 /// - `dit` scores the batch without thoughts, then with its pauses (two no-gradient passes); other rules none.
 fn passes(p: &RunParams) -> Passes {
     let ep = &p.episode;

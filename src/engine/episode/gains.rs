@@ -6,7 +6,14 @@
 //! one on count (for prompt/answer data the answer: the tokens the loss and the evaluation score); the window
 //! itself is still measured from the slot.
 
+use super::fast_forward::Scored;
 use crate::plan::{GainConfig, GainReduce, GainTokens};
+
+/// [`gain`] between two passes over one sequence, on the log-likelihoods `cfg` scores (with `renormalise`, each
+/// real token's under the softmax without the thought: [`Scored::gain_lls`]).
+pub fn gain_between(cfg: &GainConfig, s: usize, first_target: Option<usize>, with: &Scored, without: &Scored) -> f32 {
+    gain(cfg, s, first_target, &with.gain_lls(cfg.renormalise), &without.gain_lls(cfg.renormalise))
+}
 
 /// The real-token indices that count for a thought at slot `s` in a sequence of `len` real tokens whose first
 /// scored token is `first_target` (`None`: every token is scored).

@@ -5,7 +5,7 @@
 //! ever needs cutting back, never recomputing twice.
 
 use super::fallback;
-use super::gains::gain;
+use super::gains::gain_between;
 use super::placement::Placement;
 use super::rescore::Change;
 use super::rounds::{cull_set, free_slots, mean, policy_of, starts};
@@ -128,8 +128,7 @@ fn leave_one_out_gains(
         for b in 0..b_n {
             let (Some(ch), Some(w)) = (&changes[b], &without[b]) else { continue };
             let s = new_slots[b][i];
-            let r = cfg.gain.renormalise;
-            let g = gain(&cfg.gain, s, firsts[b], &state.rows[b].gain_lls(r), &w.gain_lls(r));
+            let g = gain_between(&cfg.gain, s, firsts[b], &state.rows[b], w);
             let n_new = state.rows[b].placement.counts[s] - starts[b].counts[s];
             for _ in 0..n_new {
                 scorings.push(Scoring { row: b, slot: s, gain: g, source: sources[b] });

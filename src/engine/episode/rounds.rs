@@ -8,11 +8,10 @@
 
 use super::fallback;
 use super::fast_forward::Scored;
-use super::gains::gain;
+use super::gains::gain_between;
 use super::placement::Placement;
 use super::rescore::Change;
 use super::state::State;
-use super::stats::PosStat;
 use super::walk::Policy;
 use super::{finish, EpisodeInput, EpisodeOutput, RoundStats, Source, Thought};
 use crate::engine::model::CausalLm;
@@ -65,13 +64,7 @@ fn propose(
     let free = free_slots(policy, scored, blocked);
     let wanted = (1..free.len()).find(|&s| {
         let st = &scored.slots[s];
-        free[s]
-            && policy.wants(&PosStat {
-                thought_lp: st.thought_lp,
-                thought_rank: st.thought_rank,
-                target_lp: 0.0,
-                real_lp: 0.0,
-            })
+        free[s] && policy.wants(st)
     });
     match wanted {
         Some(s) => Some((s, Source::Model)),
@@ -159,9 +152,7 @@ fn play_round(
     let scored: Vec<(usize, f32)> = (0..props.len())
         .filter_map(|b| {
             let (s, _) = props[b]?;
-            let r = cfg.gain.renormalise;
-            let (with, without) = (new[b].as_ref()?.gain_lls(r), state.rows[b].gain_lls(r));
-            Some((b, gain(&cfg.gain, s, firsts[b], &with, &without)))
+            Some((b, gain_between(&cfg.gain, s, firsts[b], new[b].as_ref()?, &state.rows[b])))
         })
         .collect();
     let cut = cull_set(&scored, cfg.cull, cfg.cull_below_cost);

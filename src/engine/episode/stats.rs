@@ -37,14 +37,24 @@ pub fn position_stats(logits: &Tensor, targets: &[u32]) -> candle_core::Result<V
         .chunks_exact(v)
         .zip(targets)
         .map(|(row, &target)| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
-            let lse = max + sum.ln();
             let t = row.get(thought).copied().unwrap_or(f32::NEG_INFINITY);
-            // The real tokens' own maximum keeps their sum from underflowing when the thought dominates.
-            let real = || row.iter().enumerate().filter(|&(i, _)| i != thought).map(|(_, &x)| x);
-            let max_real = real().fold(f32::NEG_INFINITY, f32::max);
-            let lse_real = max_real + real().map(|x| (x - max_real).exp()).sum::<f32>().ln();
+            // Two passes: the maxima of all entries and of the real ones, then both sums (the real tokens' own
+            // maximum keeps their sum from underflowing when the thought takes nearly all the mass).
+            let (mut max, mut max_real) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+            for (i, &x) in row.iter().enumerate() {
+                max = max.max(x);
+                if i != thought {
+                    max_real = max_real.max(x);
+                }
+            }
+            let (mut sum, mut sum_real) = (0f32, 0f32);
+            for (i, &x) in row.iter().enumerate() {
+                sum += (x - max).exp();
+                if i != thought {
+                    sum_real += (x - max_real).exp();
+                }
+            }
+            let (lse, lse_real) = (max + sum.ln(), max_real + sum_real.ln());
             let tgt = row.get(target as usize).copied().unwrap_or(f32::NEG_INFINITY);
             PosStat {
                 thought_lp: t - lse,

@@ -51,7 +51,7 @@ impl Policy {
     }
 
     /// Whether the prediction `stat` asks for a thought.
-    pub fn wants(&self, stat: &PosStat) -> bool {
+    pub fn wants(&self, stat: &SlotStat) -> bool {
         match self.threshold {
             Some(t) => f64::from(stat.thought_lp).exp() > t,
             None => stat.thought_rank == 0,
@@ -73,6 +73,12 @@ pub struct SlotStat {
     pub thought_lp: f32,
     pub thought_rank: u32,
     pub real_lp: f32,
+}
+
+impl From<&PosStat> for SlotStat {
+    fn from(st: &PosStat) -> Self {
+        Self { thought_lp: st.thought_lp, thought_rank: st.thought_rank, real_lp: st.real_lp }
+    }
 }
 
 /// A row's walk state. `ll[s]` and `slots[s]` are filled for `s ≥ 1` as decisions are made; entries decided
@@ -181,7 +187,8 @@ impl Walk {
             }
             // Decision point of slot s.
             if let Some(policy) = &self.policy {
-                if policy.allows(&self.placement.counts, self.total, s) && policy.wants(st) {
+                let stat = SlotStat::from(st);
+                if policy.allows(&self.placement.counts, self.total, s) && policy.wants(&stat) {
                     self.placement.counts[s] += 1;
                     self.total += 1;
                     self.inserted.push(s);
@@ -189,7 +196,7 @@ impl Walk {
                 }
             }
             self.ll[s] = st.target_lp;
-            self.slots[s] = SlotStat { thought_lp: st.thought_lp, thought_rank: st.thought_rank, real_lp: st.real_lp };
+            self.slots[s] = SlotStat::from(st);
         }
         stats.len()
     }

@@ -12,7 +12,8 @@
 //!
 //! The real-token loss of an episode step is computed on the kept placement (`learn.real_loss = kept`, DESIGN.md),
 //! on the model's own placement in one more pass (`own`), or as the mean of `own` and a pass without thoughts
-//! (`own_and_plain`, on every step of a `fast_forward` run; `kept_and_plain` averages the kept placement's loss with it), or only without thoughts (`plain`, an ablation).
+//! (`own_and_plain`, on every step of a `fast_forward` run; `kept_and_plain` averages the kept placement's loss
+//! with it), or only without thoughts (`plain`, an ablation).
 //!
 //! Each step appends one line to `episodes.jsonl` in the run folder: the three loss terms, the episode statistics
 //! (proposed / kept / culled, mean gains, share placed by the model vs the fallback), thoughts per 100 real tokens
