@@ -76,7 +76,11 @@ fn phases(p: &RunParams) -> String {
                 EpisodeStrategy::LeaveOneOut => format!("leave-one-out × {} samples", e.samples),
             };
             let every = if e.every == 1 { "every step".to_string() } else { format!("every {} steps", e.every) };
-            format!("episode (fast_forward, {how}, {every}) → {learn}")
+            let warmup = match e.warmup.steps {
+                0 => String::new(),
+                n => format!("warm-up {n} steps (thoughts by rule: {}) → ", insertion(&e.warmup.rule)),
+            };
+            format!("{warmup}episode (fast_forward, {how}, {every}) → {learn}")
         }
         Insertion::None => format!("{learn} (no thoughts)"),
         rule => format!("{learn} (thoughts by rule: {})", insertion(rule)),

@@ -88,6 +88,14 @@ fn episode_runs_log_what_the_plan_estimates() {
                 p.episode.strategy = EpisodeStrategy::LeaveOneOut;
             }),
         ),
+        (
+            "count-warmup",
+            Box::new(|p: &mut RunParams| {
+                fast_forward(p);
+                // Half the run placed by the rule (no episode), half by the episode phase.
+                p.episode.warmup = Warmup { rule: Insertion::AnswerPause { count: 2 }, steps: STEPS / 2 };
+            }),
+        ),
         ("count-dit", Box::new(|p: &mut RunParams| p.episode.insertion = Insertion::Dit { count: 2 })),
     ];
     for (name, edit) in cases {

@@ -199,6 +199,7 @@ fn continuous_episode_likelihoods_equal_a_recompute() {
         every: 1,
         slots: Slots::All,
         mix: ThoughtMix::Replace,
+        warmup: Warmup::default(),
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let out = run_episode(&biased, input, &cfg, 4, &mut Rng::new(1)).unwrap();

@@ -44,6 +44,7 @@ fn config(strategy: EpisodeStrategy, rounds: usize, budget: usize, fallback: Fal
         every: 1,
         slots: Slots::All,
         mix: ThoughtMix::Replace,
+        warmup: Warmup::default(),
     }
 }
 

@@ -290,6 +290,7 @@ fn round_proposals_gains_and_culls_follow_the_reference() {
             every: 1,
             slots: Slots::All,
             mix: ThoughtMix::Replace,
+            warmup: Warmup::default(),
         };
         let prompt_lens = (gain.over == GainTokens::Targets).then_some(&firsts[..]);
         let input = EpisodeInput { tokens: &seqs, prompt_lens, start: None };
@@ -378,6 +379,7 @@ fn leave_one_out_gains_follow_the_reference() {
         every: 1,
         slots: Slots::All,
         mix: ThoughtMix::Replace,
+        warmup: Warmup::default(),
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let mut fallback_rows = 0;

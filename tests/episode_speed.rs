@@ -163,6 +163,7 @@ fn round_work_probe() {
         every: 1,
         slots: Slots::All,
         mix: ThoughtMix::Replace,
+        warmup: Warmup::default(),
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let out = run_episode(&model, input, &ep, 8, &mut Rng::new(1)).expect("episode");

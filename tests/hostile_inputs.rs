@@ -281,7 +281,8 @@ proptest::proptest! {
         if let Ok(plan) = thinktok::compile_str(&name.display().to_string(), &mutated) {
             let _ = thinktok::print_plan(&plan, Default::default());
             let ron = thinktok::plan_to_ron(&plan).unwrap();
-            proptest::prop_assert!(thinktok::plan_file::parse_plan("mutated.ron", &ron, false).is_ok());
+            let back = thinktok::plan_file::parse_plan("mutated.ron", &ron, false);
+            proptest::prop_assert!(back.is_ok(), "{}\n{:?}", mutated, back.err().map(|e| e.to_string()));
         }
         let dir = scratch("hostile-mutated");
         for entry in std::fs::read_dir(&root).unwrap() {

@@ -206,6 +206,7 @@ fn episode(b: &RBlock) -> Option<EpisodeConfig> {
             },
             _ => ThoughtMix::Replace,
         },
+        warmup: Warmup { rule: insertion(b.c("warmup")?)?, steps: b.u("warmup_steps")? },
     })
 }
 
@@ -351,6 +352,7 @@ pub fn relations(ctx: &mut Ctx, root: &RBlock, p: &RunParams) {
             .push_hint("lower `max_consecutive` or raise `thought_budget`");
         }
     }
+    warmup(ctx, root, &at, p);
     if p.episode.thought_budget >= context {
         ctx.err(
             "E0309",
@@ -362,6 +364,64 @@ pub fn relations(ctx: &mut Ctx, root: &RBlock, p: &RunParams) {
             "too large for the context",
         )
         .push_hint("lower `thought_budget` or raise `model.context`");
+    }
+}
+
+/// A warm-up comes before an episode phase and places thoughts by a rule that needs no model pass.
+fn warmup(ctx: &mut Ctx, root: &RBlock, at: &dyn Fn(&[&str]) -> crate::diagnostic::Span, p: &RunParams) {
+    let w = &p.episode.warmup;
+    if w.is_off() {
+        return;
+    }
+    if !matches!(p.episode.insertion, Insertion::FastForward { .. }) {
+        let key = if root.written(&["episode", "warmup_steps"]) { "warmup_steps" } else { "warmup" };
+        ctx.err(
+            "E0311",
+            at(&["episode", key]),
+            format!(
+                "a warm-up comes before the episode phase, but this run places thoughts by `{}` throughout",
+                crate::plan::text::insertion(&p.episode.insertion)
+            ),
+            "no episode phase to warm up for",
+        )
+        .push_hint("use `insertion = fast_forward()`, or leave `warmup` and `warmup_steps` out of this run");
+    }
+    if matches!(w.rule, Insertion::FastForward { .. } | Insertion::Dit { .. }) {
+        ctx.err(
+            "E0312",
+            at(&["episode", "warmup"]),
+            format!(
+                "`warmup = {}` is not a fixed rule",
+                match &w.rule {
+                    Insertion::FastForward { .. } => "fast_forward()".to_string(),
+                    rule => crate::plan::text::insertion(rule),
+                }
+            ),
+            "expected `none`, `random`, `interval` or `answer_pause`",
+        )
+        .push_hint(
+            "the warm-up is what comes before the model places thoughts: e.g. `warmup = answer_pause(count = 2)`",
+        );
+    }
+    if w.steps == 0 {
+        ctx.err(
+            "E0314",
+            at(&["episode", "warmup"]),
+            format!("`warmup = {}` with `warmup_steps = 0` never runs", crate::plan::text::insertion(&w.rule)),
+            "no warm-up steps",
+        )
+        .push_hint("set `episode.warmup_steps`, e.g. `warmup_steps = 2000`, or leave `warmup` out");
+    } else if w.steps >= p.learn.steps {
+        ctx.err(
+            "E0313",
+            at(&["episode", "warmup_steps"]),
+            format!(
+                "`warmup_steps = {}` takes every one of the run's {} steps: the episode phase never runs",
+                w.steps, p.learn.steps
+            ),
+            "as long as the run",
+        )
+        .push_hint("lower `warmup_steps` below `learn.steps`, or train with the rule itself as `insertion`");
     }
 }
 

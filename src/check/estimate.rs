@@ -179,8 +179,35 @@ fn dims(p: &RunParams) -> Dims {
     }
 }
 
-/// Estimates for one run.
+/// Estimates for one run. With a warm-up its steps are counted at its rule's cost and the rest at the episode's;
+/// the per-step figures are the run's means, the peak memory the larger of the two.
 pub fn estimate(p: &RunParams) -> Estimates {
+    let w = &p.episode.warmup;
+    if w.steps == 0 {
+        return estimate_phase(p);
+    }
+    let mut warm = p.clone();
+    warm.episode.insertion = w.rule.clone();
+    warm.episode.warmup = Warmup::default();
+    let (a, b) = (estimate_phase(&warm), estimate_phase(p));
+    let total = p.learn.steps.max(1) as f64;
+    let share = w.steps.min(p.learn.steps) as f64 / total;
+    let mean = |x: f64, y: f64| share * x + (1.0 - share) * y;
+    Estimates {
+        parameters: b.parameters,
+        tokens_per_step: b.tokens_per_step,
+        total_tokens: b.total_tokens,
+        forward_flops_per_step: mean(a.forward_flops_per_step, b.forward_flops_per_step),
+        backward_flops_per_step: mean(a.backward_flops_per_step, b.backward_flops_per_step),
+        episode_flops_per_step: mean(a.episode_flops_per_step, b.episode_flops_per_step),
+        run_flops: mean(a.run_flops, b.run_flops),
+        peak_memory_bytes: a.peak_memory_bytes.max(b.peak_memory_bytes),
+        train_positions_per_step: mean(a.train_positions_per_step, b.train_positions_per_step),
+    }
+}
+
+/// Estimates for a run placed the same way on every step.
+fn estimate_phase(p: &RunParams) -> Estimates {
     let g = dims(p);
     let params = g.params;
     let real = real_tokens(&p.data.train, g.context) as u64;

@@ -231,6 +231,18 @@ pub static EPISODE: BlockSpec = BlockSpec {
             Default::Call("all"),
             "Where the model's own thoughts may stand: `all` or `targets`.",
         ),
+        key(
+            "warmup",
+            Ty::Choice(INSERTIONS),
+            Default::Call("none"),
+            "The rule that places thoughts during the warm-up (`none`, `random`, `interval` or `answer_pause`).",
+        ),
+        key(
+            "warmup_steps",
+            Ty::Int(ge(0.0)),
+            Default::Int(0),
+            "Learning steps at the start placed by `warmup` instead of the episode phase (real-token loss only).",
+        ),
     ],
 };
 

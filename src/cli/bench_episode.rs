@@ -134,6 +134,7 @@ pub fn run(
         every: 1,
         slots: Slots::All,
         mix: ThoughtMix::Replace,
+        warmup: Warmup::default(),
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let forward = || -> anyhow::Result<()> {

@@ -159,6 +159,37 @@ pub struct EpisodeConfig {
     /// when `Replace`, so earlier plans and run identities stay valid.
     #[serde(default, skip_serializing_if = "ThoughtMix::is_replace")]
     pub mix: ThoughtMix,
+    /// The first steps of a `fast_forward` run placed by a fixed rule instead of the episode phase. Left out of
+    /// the serialised plan when off, so earlier plans and run identities stay valid.
+    #[serde(default, skip_serializing_if = "Warmup::is_off")]
+    pub warmup: Warmup,
+}
+
+/// A warm-up before the episode phase: for the first `steps` learning steps thoughts are placed by `rule` (a
+/// baseline rule: `none`, `random`, `interval` or `answer_pause`) and only the real-token loss applies, so that a
+/// model that is to choose its thoughts has first learned to read them (docs/language.md, "Meaning").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warmup {
+    pub rule: Insertion,
+    pub steps: usize,
+}
+
+impl Default for Warmup {
+    fn default() -> Self {
+        Self { rule: Insertion::None, steps: 0 }
+    }
+}
+
+impl Warmup {
+    /// No warm-up written: the language's default (`warmup = none()`, `warmup_steps = 0`).
+    pub fn is_off(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Whether 0-based learning step `step` is a warm-up step.
+    pub fn covers(&self, step: usize) -> bool {
+        step < self.steps
+    }
 }
 
 /// How a continuous thought's input is made from the previous position's hidden state h.

@@ -91,6 +91,11 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
         }
         .into(),
     );
+    // Only when on: a run without a warm-up prints (and round-trips) as before the keys existed.
+    if !e.warmup.is_off() {
+        push("episode.warmup", insertion(&e.warmup.rule));
+        push("episode.warmup_steps", e.warmup.steps.to_string());
+    }
     let l = &p.learn;
     push("learn.steps", l.steps.to_string());
     push("learn.batch", l.batch.to_string());

@@ -141,7 +141,12 @@ impl Converter<'_> {
             Rule::int => ValueKind::Int(self.int(&pair)?),
             Rule::float => {
                 let text = pair.as_str().replace('_', "");
-                ValueKind::Float(text.parse().map_err(|_| self.bad_number(&pair))?)
+                // `1e400` parses as infinity: out of range like an integer past 64 bits, never a value.
+                let x: f64 = text.parse().map_err(|_| self.bad_number(&pair))?;
+                if !x.is_finite() {
+                    return Err(self.bad_number(&pair));
+                }
+                ValueKind::Float(x)
             }
             Rule::string => ValueKind::Str(unescape(pair.as_str())),
             Rule::path => ValueKind::Name(pair.as_str().to_string()),
@@ -226,6 +231,8 @@ mod tests {
     fn numbers_ranges_and_strings() {
         assert_eq!(first_value("x = 2e-3"), ValueKind::Float(2e-3));
         assert_eq!(first_value("x = -0.5"), ValueKind::Float(-0.5));
+        // A float past f64's range would parse as infinity.
+        assert!(parse_text("x = 2.1e4000").is_err_and(|d| d.code == "E0102"));
         assert_eq!(first_value("x = 20_000"), ValueKind::Int(20000));
         assert_eq!(first_value("x = 0..3"), ValueKind::Range { start: 0, end: 3 });
         assert_eq!(first_value(r#"x = "a\"b""#), ValueKind::Str("a\"b".into()));

@@ -42,6 +42,7 @@ pub fn tiny_params() -> RunParams {
             every: 1,
             slots: Slots::All,
             mix: ThoughtMix::Replace,
+            warmup: Warmup::default(),
         },
         learn: LearnConfig {
             steps: 12,

@@ -15,6 +15,9 @@
 //! (`own_and_plain`, on every step of a `fast_forward` run; `kept_and_plain` averages the kept placement's loss
 //! with it), or only without thoughts (`plain`, an ablation).
 //!
+//! With `episode.warmup_steps = W` the first W steps are placed by the warm-up's rule as a baseline's are (real-token
+//! loss only, no episode), and the episode phase takes over from step W + 1.
+//!
 //! Each step appends one line to `episodes.jsonl` in the run folder: the three loss terms, the episode statistics
 //! (proposed / kept / culled, mean gains, share placed by the model vs the fallback), thoughts per 100 real tokens
 //! and the positions processed so far (episode phase plus learning phase), so the transition from
@@ -96,7 +99,7 @@ impl Episodic {
         let (mut total, mut terms, mut real_tokens) = (0f64, [0f64; 3], 0usize);
         let (mut rounds, mut kept, mut culled, mut real_in_batch, mut ep_pos) = (Vec::new(), 0, 0, 0, 0);
         let mut episode_ran = false;
-        let is_ff = matches!(self.params.episode.insertion, Insertion::FastForward { .. });
+        let is_ff = matches!(self.insertion_at(step), Insertion::FastForward { .. });
         for _ in 0..micro_n {
             let indices = sampler.next_batch(learn.batch);
             let seqs: Vec<&Sequence> = indices.iter().map(|&i| &train.sequences[i]).collect();
@@ -183,6 +186,7 @@ impl Episodic {
     fn place(&mut self, trainer: &Trainer, seqs: &[&Sequence], step: usize, rng: &mut Rng) -> anyhow::Result<Placed> {
         let model = trainer.built.model.as_ref();
         let ep = &self.params.episode;
+        let insertion = self.insertion_at(step);
         let tokens: Vec<Vec<u32>> = seqs.iter().map(|s| s.tokens.clone()).collect();
         let mut placed = Placed {
             placements: Vec::with_capacity(seqs.len()),
@@ -192,7 +196,7 @@ impl Episodic {
             episode_positions: 0,
             kept: 0,
         };
-        let is_ff = matches!(ep.insertion, Insertion::FastForward { .. });
+        let is_ff = matches!(insertion, Insertion::FastForward { .. });
         if is_ff && step % ep.every.max(1) != 0 {
             // Between episodes the real tokens are learned under the model's own placement so far, or, for the
             // `plain` ablation, without thoughts (no fast-forward needed).
@@ -206,9 +210,9 @@ impl Episodic {
             placed.placements = own;
             return Ok(placed);
         }
-        if !is_ff && !matches!(ep.insertion, Insertion::Dit { .. }) {
+        if !is_ff && !matches!(insertion, Insertion::Dit { .. }) {
             // Pure rules need no model pass.
-            let placements = placer::place(model, seqs, &Placer::Rule(ep.insertion.clone(), 0), rng)?;
+            let placements = placer::place(model, seqs, &Placer::Rule(insertion.clone(), 0), rng)?;
             placed.kept = placements.iter().map(Placement::total).sum();
             placed.culled = vec![Vec::new(); seqs.len()];
             placed.placements = placements;
@@ -230,6 +234,16 @@ impl Episodic {
             }
         }
         Ok(placed)
+    }
+
+    /// How 0-based step `step` places thoughts: the warm-up's rule on its steps, else the run's insertion.
+    fn insertion_at(&self, step: usize) -> &Insertion {
+        let ep = &self.params.episode;
+        if ep.warmup.covers(step) {
+            &ep.warmup.rule
+        } else {
+            &ep.insertion
+        }
     }
 
     /// The model's own fast-forward placement of `seqs` (its policy so far: no rounds, no scores), and the
@@ -266,7 +280,7 @@ impl Episodic {
         };
         let first_own = by_model > 0 && !self.model_placed;
         self.model_placed |= by_model > 0;
-        let line = json!({
+        let mut line = json!({
             "step": step,
             "loss_real": terms[0], "loss_reinforce": terms[1], "loss_punish": terms[2],
             "episode": episode_ran,
@@ -280,6 +294,10 @@ impl Episodic {
             "episode_positions": episode_positions,
             "positions": self.positions,
         });
+        if !self.params.episode.warmup.is_off() {
+            // `step` counts from 1 here.
+            line["warmup"] = json!(self.params.episode.warmup.covers(step - 1));
+        }
         writeln!(self.log, "{line}")?;
         Ok(())
     }
