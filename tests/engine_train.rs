@@ -125,8 +125,18 @@ fn stopped_and_resumed_run_ends_bit_identical() {
     // Without --resume an interrupted run is refused, not silently restarted.
     let err = run_plan(&plan, &options(&resumed)).unwrap_err();
     assert!(format!("{err:#}").contains("--resume"), "{err:#}");
+    // The stopped invocation saved its wall time; pretend it took 1000 s: the run's total must count it.
+    let wall = resumed.join(id).join("wall_s.txt");
+    let first: f64 = std::fs::read_to_string(&wall).unwrap().parse().unwrap();
+    assert_eq!(first, stopped.runs[0].wall_s);
+    std::fs::write(&wall, "1000").unwrap();
     let done = run_plan(&plan, &RunOptions { resume: true, ..options(&resumed) }).unwrap();
     assert_eq!((done.runs[0].status.as_str(), done.runs[0].steps), ("finished", 12));
+    assert!(
+        done.runs[0].wall_s > 1000.0,
+        "the resumed run's wall time {} leaves out the first part",
+        done.runs[0].wall_s
+    );
 
     for file in ["model.safetensors", "optimizer.safetensors"] {
         let a = tensors(&straight.join(id).join("final").join(file));

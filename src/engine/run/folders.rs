@@ -30,10 +30,7 @@ pub fn collect(plan: Plan, out: &Path) -> anyhow::Result<Collected> {
             status: "not started".into(),
             steps: 0,
             eval: None,
-            wall_s: std::fs::read_to_string(dir.join(super::runner::WALL_FILE))
-                .ok()
-                .and_then(|t| t.trim().parse().ok())
-                .unwrap_or(0.0),
+            wall_s: super::runner::read_wall(&dir).unwrap_or(0.0),
         };
         let found = [("final", "finished"), ("checkpoint", "stopped")]
             .into_iter()

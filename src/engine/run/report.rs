@@ -201,11 +201,10 @@ fn thought_sections(groups: &[Group<'_>], dirs: &[PathBuf], runs: &[RunRecord]) 
 /// Gather a run's figures from the runner's result and its folder.
 fn record(run: &RunPlan, result: &RunResult, dir: &Path) -> anyhow::Result<RunRecord> {
     // A skipped run's wall time is the one saved when it finished.
-    let wall_file = dir.join(super::runner::WALL_FILE);
     let wall_s = if result.status == "finished" && result.wall_s > 0.0 {
         result.wall_s
     } else {
-        std::fs::read_to_string(&wall_file).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(result.wall_s)
+        super::runner::read_wall(dir).unwrap_or(result.wall_s)
     };
     let positions = positions_by_step(&run.params, dir)?;
     let metrics = jsonl(&dir.join("metrics.jsonl"));

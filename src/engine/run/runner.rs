@@ -293,6 +293,12 @@ fn run_one(
     // A device this build cannot open is the user's to fix (rebuild, or another `--device`).
     let device = device(opts.device.unwrap_or(run.params.device)).map_err(|e| invalid(format!("{e:#}")))?;
     let progress = progress_bar(multi, run.params.learn.steps, prefix.to_string(), opts.quiet);
+    // A resumed run's wall time includes the invocations before it (saved when each stopped), so the report's
+    // `wall (s)` is the run's, not the last invocation's.
+    let before = match resume_from {
+        Some(_) => read_wall(&dir).unwrap_or(0.0),
+        None => 0.0,
+    };
     let started = Instant::now();
     let outcome = train_run(
         run,
@@ -307,7 +313,7 @@ fn run_one(
         },
     );
     progress.finish_and_clear();
-    result.wall_s = started.elapsed().as_secs_f64();
+    result.wall_s = before + started.elapsed().as_secs_f64();
     let outcome = outcome.inspect_err(|err| {
         // `thinktok status` shows it; the next attempt removes it.
         let _ = write_atomic(&dir.join(ERROR_FILE), format!("{err:#}\n"));
@@ -322,7 +328,13 @@ fn run_one(
         Outcome::Stopped { step } => {
             result.status = if crate::engine::stop::requested() { PREEMPTED } else { "stopped" }.into();
             result.steps = step;
+            write_atomic(&dir.join(WALL_FILE), format!("{}", result.wall_s))?;
         }
     }
     Ok(result)
+}
+
+/// The wall time saved in a run folder (seconds), if any.
+pub(crate) fn read_wall(dir: &Path) -> Option<f64> {
+    std::fs::read_to_string(dir.join(WALL_FILE)).ok()?.trim().parse().ok()
 }
