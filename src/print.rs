@@ -72,6 +72,9 @@ fn phases(p: &RunParams) -> String {
     match &e.insertion {
         Insertion::FastForward { .. } => {
             let how = match e.strategy {
+                EpisodeStrategy::Rounds if e.proposal_size > 1 => {
+                    format!("{} rounds of {}-thought proposals × {} samples", e.rounds, e.proposal_size, e.samples)
+                }
                 EpisodeStrategy::Rounds => format!("{} rounds × {} samples", e.rounds, e.samples),
                 EpisodeStrategy::LeaveOneOut => format!("leave-one-out × {} samples", e.samples),
             };

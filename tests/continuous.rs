@@ -200,6 +200,7 @@ fn continuous_episode_likelihoods_equal_a_recompute() {
         slots: Slots::All,
         mix: ThoughtMix::Replace,
         warmup: Warmup::default(),
+        proposal_size: 1,
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let out = run_episode(&biased, input, &cfg, 4, &mut Rng::new(1)).unwrap();

@@ -45,6 +45,7 @@ fn config(strategy: EpisodeStrategy, rounds: usize, budget: usize, fallback: Fal
         slots: Slots::All,
         mix: ThoughtMix::Replace,
         warmup: Warmup::default(),
+        proposal_size: 1,
     }
 }
 

@@ -263,6 +263,18 @@ fn by_round(out: &EpisodeOutput, b: usize) -> Vec<(Thought, bool)> {
 /// and a cost, gains over the answer only, and gains renormalised without the thought.
 #[test]
 fn round_proposals_gains_and_culls_follow_the_reference() {
+    rounds_follow_the_reference(1);
+}
+
+/// With `proposal_size = 2` a proposal is a run of two thoughts in its slot (one where the slot's cap or the
+/// budget leaves room for one only), its gain is `LL(with the run) − LL(without it)`, a kept run is two kept
+/// thoughts at consecutive depths and a culled one a single negative at the depth where it would have started.
+#[test]
+fn proposals_of_two_thoughts_are_scored_kept_and_culled_as_one_unit() {
+    rounds_follow_the_reference(2);
+}
+
+fn rounds_follow_the_reference(size: usize) {
     let seqs = sequences(6, &[22, 15, 27, 12]);
     let firsts = [14usize, 8, 20, 6];
     let gains = [
@@ -271,7 +283,10 @@ fn round_proposals_gains_and_culls_follow_the_reference() {
         GainConfig { window: None, reduce: GainReduce::Sum, cost: 0.0, over: GainTokens::Targets, renormalise: false },
         GainConfig { window: Some(6), reduce: GainReduce::Sum, cost: 0.0, over: GainTokens::All, renormalise: true },
     ];
-    let rule = Rule { threshold: None, max_consecutive: 2, budget: 4 };
+    // An odd budget under runs of two leaves room for a last run of one.
+    let rule = Rule { threshold: None, max_consecutive: 2, budget: if size > 1 { 5 } else { 4 } };
+    // Runs of the full size and runs cut short by the slot's cap or the budget.
+    let mut runs = [0usize; 2];
     let (mut by_model, mut by_fallback) = (0, 0);
     for (i, gain) in gains.iter().enumerate() {
         // Lower biases leave more rounds to the fallback.
@@ -291,6 +306,7 @@ fn round_proposals_gains_and_culls_follow_the_reference() {
             slots: Slots::All,
             mix: ThoughtMix::Replace,
             warmup: Warmup::default(),
+            proposal_size: size,
         };
         let prompt_lens = (gain.over == GainTokens::Targets).then_some(&firsts[..]);
         let input = EpisodeInput { tokens: &seqs, prompt_lens, start: None };
@@ -320,8 +336,19 @@ fn round_proposals_gains_and_culls_follow_the_reference() {
                 assert_eq!(t.slot, expect, "{what}: proposal");
                 assert_eq!(t.source, if wanted.is_some() { Source::Model } else { Source::Fallback }, "{what}");
                 assert_eq!(t.depth, usize::from(counts[t.slot]), "{what}: depth");
+                let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+                let n = size.min(rule.max_consecutive - usize::from(counts[t.slot])).min(rule.budget - total);
+                runs[usize::from(n < size)] += 1;
+                // The rest of a kept run: the same slot, gain and round at the next depths.
+                if *kept {
+                    for d in 1..n {
+                        let (u, u_kept) = next.next().expect("the rest of a kept run");
+                        assert!(*u_kept && u.slot == t.slot && u.round == round && u.gain == t.gain, "{what}: run");
+                        assert_eq!(u.depth, t.depth + d, "{what}: depth in the run");
+                    }
+                }
                 let mut with = counts.clone();
-                with[t.slot] += 1;
+                with[t.slot] += n as u16;
                 let with_lls = token_lls(&m, x, &with);
                 let g = gain_ref(gain, t.slot, first, &gain_lls(gain, &m, x, &with), &gain_lls(gain, &m, x, &counts));
                 let got = f64::from(t.gain.expect("a scored proposal"));
@@ -338,6 +365,7 @@ fn round_proposals_gains_and_culls_follow_the_reference() {
                 }
             }
             assert!(next.next().is_none(), "gain {i}, row {b}: thoughts left over");
+
             assert_eq!(out.sequences[b].placement.counts, counts, "gain {i}, row {b}");
             assert_lls_close(&out.sequences[b].ll, &lls, &format!("gain {i}, row {b}: final"));
             assert_eq!(out.sequences[b].augmented, with_thoughts(x, &counts));
@@ -349,6 +377,9 @@ fn round_proposals_gains_and_culls_follow_the_reference() {
             let worst_kept = kept.iter().copied().fold(f64::INFINITY, f64::min);
             assert!(culled.iter().all(|&c| c <= worst_kept + 1e-4), "gain {i}, round {round}: {gs:?}");
         }
+    }
+    if size > 1 {
+        assert!(runs[0] >= 10 && runs[1] >= 1, "{} full runs, {} cut short", runs[0], runs[1]);
     }
     assert!(by_model >= 10 && by_fallback >= 5, "{by_model} proposals by the model, {by_fallback} by the fallback");
 }
@@ -380,6 +411,7 @@ fn leave_one_out_gains_follow_the_reference() {
         slots: Slots::All,
         mix: ThoughtMix::Replace,
         warmup: Warmup::default(),
+        proposal_size: 1,
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let mut fallback_rows = 0;

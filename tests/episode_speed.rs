@@ -164,6 +164,7 @@ fn round_work_probe() {
         slots: Slots::All,
         mix: ThoughtMix::Replace,
         warmup: Warmup::default(),
+        proposal_size: 1,
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let out = run_episode(&model, input, &ep, 8, &mut Rng::new(1)).expect("episode");

@@ -207,6 +207,7 @@ fn episode(b: &RBlock) -> Option<EpisodeConfig> {
             _ => ThoughtMix::Replace,
         },
         warmup: Warmup { rule: insertion(b.c("warmup")?)?, steps: b.u("warmup_steps")? },
+        proposal_size: b.u("proposal_size")?,
     })
 }
 
@@ -353,6 +354,7 @@ pub fn relations(ctx: &mut Ctx, root: &RBlock, p: &RunParams) {
         }
     }
     warmup(ctx, root, &at, p);
+    proposal_size(ctx, &at, p);
     if p.episode.thought_budget >= context {
         ctx.err(
             "E0309",
@@ -422,6 +424,40 @@ fn warmup(ctx: &mut Ctx, root: &RBlock, at: &dyn Fn(&[&str]) -> crate::diagnosti
             "as long as the run",
         )
         .push_hint("lower `warmup_steps` below `learn.steps`, or train with the rule itself as `insertion`");
+    }
+}
+
+/// A proposal's thoughts stand together in one slot, in one sequence, and only the `rounds` strategy proposes.
+fn proposal_size(ctx: &mut Ctx, at: &dyn Fn(&[&str]) -> crate::diagnostic::Span, p: &RunParams) {
+    let e = &p.episode;
+    let k = e.proposal_size;
+    let Insertion::FastForward { max_consecutive, .. } = e.insertion else { return };
+    if k <= 1 {
+        return;
+    }
+    let room = max_consecutive.min(e.thought_budget);
+    if k > room {
+        let (what, fix) = if max_consecutive <= e.thought_budget {
+            (format!("`insertion = fast_forward(max_consecutive = {max_consecutive})`"), "raise `max_consecutive`")
+        } else {
+            (format!("`thought_budget = {}`", e.thought_budget), "raise `thought_budget`")
+        };
+        ctx.err(
+            "E0315",
+            at(&["episode", "proposal_size"]),
+            format!("`proposal_size = {k}` places more thoughts in one slot than {what} allows"),
+            &format!("at most {room}"),
+        )
+        .push_hint(format!("lower `proposal_size` to {room} or less, or {fix}"));
+    }
+    if e.strategy == EpisodeStrategy::LeaveOneOut {
+        ctx.err(
+            "E0316",
+            at(&["episode", "proposal_size"]),
+            format!("`proposal_size = {k}` needs proposals, but `strategy = leave_one_out` scores a sweep"),
+            "only with `strategy = rounds`",
+        )
+        .push_hint("use `strategy = rounds`, or leave `proposal_size` out");
     }
 }
 

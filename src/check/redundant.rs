@@ -92,7 +92,7 @@ fn effective(p: &RunParams) -> Option<RunParams> {
     }
     let mut e = p.clone();
     let ep = &mut e.episode;
-    (ep.samples, ep.rounds, ep.cull, ep.cull_below_cost, ep.every) = (0, 0, 0.0, false, 0);
+    (ep.samples, ep.rounds, ep.cull, ep.cull_below_cost, ep.every, ep.proposal_size) = (0, 0, 0.0, false, 0, 1);
     ep.gain = crate::plan::GainConfig::default();
     ep.strategy = crate::plan::EpisodeStrategy::Rounds;
     ep.slots = crate::plan::Slots::All;

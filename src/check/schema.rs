@@ -243,6 +243,12 @@ pub static EPISODE: BlockSpec = BlockSpec {
             Default::Int(0),
             "Learning steps at the start placed by `warmup` instead of the episode phase (real-token loss only).",
         ),
+        key(
+            "proposal_size",
+            Ty::Int(ge(1.0)),
+            Default::Int(1),
+            "Thoughts each proposal places together in its slot, scored, kept and culled as one unit (`rounds`).",
+        ),
     ],
 };
 

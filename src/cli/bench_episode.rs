@@ -135,6 +135,7 @@ pub fn run(
         slots: Slots::All,
         mix: ThoughtMix::Replace,
         warmup: Warmup::default(),
+        proposal_size: 1,
     };
     let input = EpisodeInput { tokens: &seqs, prompt_lens: None, start: None };
     let forward = || -> anyhow::Result<()> {

@@ -33,6 +33,19 @@ pub struct EpisodeConfig {
     /// the serialised plan when off, so earlier plans and run identities stay valid.
     #[serde(default, skip_serializing_if = "Warmup::is_off")]
     pub warmup: Warmup,
+    /// Thoughts one proposal of the `rounds` strategy places together in its slot, scored, kept and culled as one
+    /// unit (a continuous thought that only pays as the first of two passes is credited with the pair). Left out
+    /// of the serialised plan when 1, so earlier plans and run identities stay valid.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub proposal_size: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// A warm-up before the episode phase: for the first `steps` learning steps thoughts are placed by `rule` (a

@@ -96,6 +96,9 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
         push("episode.warmup", insertion(&e.warmup.rule));
         push("episode.warmup_steps", e.warmup.steps.to_string());
     }
+    if e.proposal_size != 1 {
+        push("episode.proposal_size", e.proposal_size.to_string());
+    }
     let l = &p.learn;
     push("learn.steps", l.steps.to_string());
     push("learn.batch", l.batch.to_string());

@@ -43,6 +43,7 @@ pub fn tiny_params() -> RunParams {
             slots: Slots::All,
             mix: ThoughtMix::Replace,
             warmup: Warmup::default(),
+            proposal_size: 1,
         },
         learn: LearnConfig {
             steps: 12,

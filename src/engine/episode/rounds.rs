@@ -5,6 +5,12 @@
 //! proposal on (a row whose last proposal was culled recomputes from that earlier proposal, where its cache
 //! stopped matching). Proposals come from the predictions already at hand: under the current placement, the
 //! fast-forward's first insertion is the first slot whose decision point wants a thought.
+//!
+//! With `proposal_size = k` a proposal is a run of up to k thoughts in its slot (as many as the slot and the
+//! budget still hold), scored as one unit against the placement without any of them and kept or culled whole: a
+//! continuous thought that pays only as the first of two serial passes is credited with the pair. A culled run is
+//! one negative, at the decision point where it would have started (the only one of its positions that exists
+//! once it is gone).
 
 use super::fallback;
 use super::fast_forward::Scored;
@@ -125,7 +131,9 @@ pub(super) fn run(
     for round in 0..cfg.rounds {
         let props: Vec<Option<(usize, Source)>> =
             (0..b_n).map(|b| propose(&policy, &fallback, &state.rows[b], &ledger.blocked[b], rng)).collect();
-        stats.push(play_round(&mut state, &mut ledger, &props, &firsts, cfg, round)?);
+        let sizes: Vec<usize> =
+            (0..b_n).map(|b| run_size(&policy, &state.rows[b], props[b], cfg.proposal_size)).collect();
+        stats.push(play_round(&mut state, &mut ledger, &props, &sizes, &firsts, cfg, round)?);
     }
     let sequences = state
         .rows
@@ -137,17 +145,38 @@ pub(super) fn run(
     Ok(EpisodeOutput { sequences, rounds: stats, positions: state.positions })
 }
 
-/// Score one round's proposals, keep the best, cull the rest, and say what happened.
+/// How many thoughts a proposal in its slot places: up to `k`, as many as the slot's cap and the budget still
+/// allow (at least the one [`propose`] found room for).
+fn run_size(policy: &Policy, scored: &Scored, prop: Option<(usize, Source)>, k: usize) -> usize {
+    let Some((s, _)) = prop else { return 0 };
+    let p = &scored.placement;
+    let slot_room = policy.max_consecutive.saturating_sub(usize::from(p.counts[s]));
+    let budget_room = policy.budget.saturating_sub(p.total());
+    k.min(slot_room).min(budget_room).max(1)
+}
+
+/// Score one round's proposals (row `b`'s is `sizes[b]` thoughts in its slot), keep the best, cull the rest, and
+/// say what happened.
 fn play_round(
     state: &mut State<'_>,
     ledger: &mut Ledger,
     props: &[Option<(usize, Source)>],
+    sizes: &[usize],
     firsts: &[Option<usize>],
     cfg: &EpisodeConfig,
     round: usize,
 ) -> anyhow::Result<RoundStats> {
-    let changes: Vec<Option<Change>> =
-        props.iter().enumerate().map(|(b, p)| p.map(|(s, _)| state.change(b, s, true))).collect();
+    let changes: Vec<Option<Change>> = props
+        .iter()
+        .enumerate()
+        .map(|(b, p)| {
+            p.map(|(s, _)| {
+                let mut placement = state.rows[b].placement.clone();
+                placement.counts[s] = placement.counts[s].saturating_add(u16::try_from(sizes[b]).unwrap_or(u16::MAX));
+                state.change_to(b, placement)
+            })
+        })
+        .collect();
     let (mut new, positions) = state.rescore(&changes)?;
     let scored: Vec<(usize, f32)> = (0..props.len())
         .filter_map(|b| {
@@ -175,15 +204,15 @@ fn play_round(
             _ => st.by_fallback += 1,
         }
         let depth = usize::from(state.rows[b].placement.counts[s]);
-        let thought = Thought { slot: s, depth, gain: Some(g), round, source };
+        let thought = |depth| Thought { slot: s, depth, gain: Some(g), round, source };
         if is_cut {
             state.reject(b, change);
             ledger.blocked[b][s] = true;
-            ledger.culled[b].push(thought);
+            ledger.culled[b].push(thought(depth));
             gc.push(g);
         } else if let Some(with) = new[b].take() {
             state.accept(b, with);
-            ledger.kept[b].push(thought);
+            ledger.kept[b].extend((depth..depth + sizes[b]).map(thought));
             gk.push(g);
         }
     }
