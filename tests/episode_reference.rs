@@ -350,7 +350,8 @@ fn rounds_follow_the_reference(size: usize) {
                 let mut with = counts.clone();
                 with[t.slot] += n as u16;
                 let with_lls = token_lls(&m, x, &with);
-                let g = gain_ref(gain, t.slot, first, &gain_lls(gain, &m, x, &with), &gain_lls(gain, &m, x, &counts));
+                let g = gain_ref(gain, t.slot, first, &gain_lls(gain, &m, x, &with), &gain_lls(gain, &m, x, &counts))
+                    - gain.cost * (n - 1) as f64;
                 let got = f64::from(t.gain.expect("a scored proposal"));
                 assert!((got - g).abs() < 1e-4, "{what}: gain {got} vs reference {g}");
                 round_gains[round].push((g, *kept));

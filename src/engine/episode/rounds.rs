@@ -8,7 +8,8 @@
 //!
 //! With `proposal_size = k` a proposal is a run of up to k thoughts in its slot (as many as the slot and the
 //! budget still hold), scored as one unit against the placement without any of them and kept or culled whole: a
-//! continuous thought that pays only as the first of two serial passes is credited with the pair. A culled run is
+//! continuous thought that pays only as the first of two serial passes is credited with the pair (and pays the
+//! per-thought cost λ once per thought). A culled run is
 //! one negative, at the decision point where it would have started (the only one of its positions that exists
 //! once it is gone).
 
@@ -181,7 +182,10 @@ fn play_round(
     let scored: Vec<(usize, f32)> = (0..props.len())
         .filter_map(|b| {
             let (s, _) = props[b]?;
-            Some((b, gain_between(&cfg.gain, s, firsts[b], new[b].as_ref()?, &state.rows[b])))
+            // λ is per thought: a run of n pays it n times.
+            let extra_cost = cfg.gain.cost * sizes[b].saturating_sub(1) as f64;
+            let g = gain_between(&cfg.gain, s, firsts[b], new[b].as_ref()?, &state.rows[b]);
+            Some((b, (f64::from(g) - extra_cost) as f32))
         })
         .collect();
     let cut = cull_set(&scored, cfg.cull, cfg.cull_below_cost);
