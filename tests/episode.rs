@@ -94,7 +94,7 @@ fn fast_forward_equals_naive_reference() {
                 max_consecutive,
                 budget,
                 blocked: vec![],
-                targets_only: first.is_some(),
+                slots: if first.is_some() { Slots::Targets } else { Slots::All },
                 ..Default::default()
             }
             .for_rows(firsts.iter().copied());

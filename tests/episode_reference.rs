@@ -217,7 +217,7 @@ fn fast_forward_places_what_the_greedy_reference_places() {
             max_consecutive: case.rule.max_consecutive,
             budget: case.rule.budget,
             blocked: vec![],
-            targets_only: case.firsts.is_some(),
+            slots: if case.firsts.is_some() { Slots::Targets } else { Slots::All },
             ..Default::default()
         }
         .for_rows((0..seqs.len()).map(|b| case.firsts.map(|f| f[b])));

@@ -197,6 +197,7 @@ fn episode(b: &RBlock) -> Option<EpisodeConfig> {
         every: b.u("every")?,
         slots: match b.c("slots")?.func.name {
             "targets" => Slots::Targets,
+            "answer_start" => Slots::AnswerStart,
             _ => Slots::All,
         },
         mix: match b.c("thoughts")?.func.name {

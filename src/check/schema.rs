@@ -259,6 +259,11 @@ pub static SLOTS: &[FnSpec] = &[
         &[],
         "Only before scored tokens (for prompt/answer data: inside the answer; for text: everywhere).",
     ),
+    func(
+        "answer_start",
+        &[],
+        "Only right before the answer's first token, where `answer_pause` puts its pauses (for text: everywhere).",
+    ),
 ];
 
 pub static SCHEDULES: &[FnSpec] = &[

@@ -101,6 +101,9 @@ pub enum Slots {
     /// Only before scored tokens: for prompt/answer data inside the answer (and before its end-of-text), for
     /// text everywhere (there it equals `All`).
     Targets,
+    /// Only right before the answer's first token, where `answer_pause` puts its pauses (a thought after the
+    /// answer's last token cannot help it); for text everywhere.
+    AnswerStart,
 }
 
 impl Slots {

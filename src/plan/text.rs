@@ -88,6 +88,7 @@ pub fn param_entries(p: &RunParams) -> Vec<(String, String)> {
         match e.slots {
             Slots::All => "all",
             Slots::Targets => "targets",
+            Slots::AnswerStart => "answer_start",
         }
         .into(),
     );

@@ -23,7 +23,7 @@ use super::walk::Policy;
 use super::{finish, EpisodeInput, EpisodeOutput, RoundStats, Source, Thought};
 use crate::engine::model::CausalLm;
 use crate::engine::rng::Rng;
-use crate::plan::{EpisodeConfig, Fallback, Insertion, Slots};
+use crate::plan::{EpisodeConfig, Fallback, Insertion};
 
 /// The fast-forward parameters of a plan, as a policy and a fallback.
 pub(super) fn policy_of(cfg: &EpisodeConfig) -> anyhow::Result<(Policy, Fallback)> {
@@ -34,8 +34,9 @@ pub(super) fn policy_of(cfg: &EpisodeConfig) -> anyhow::Result<(Policy, Fallback
                 max_consecutive: *max_consecutive,
                 budget: cfg.thought_budget,
                 blocked: Vec::new(),
-                targets_only: cfg.slots == Slots::Targets,
+                slots: cfg.slots,
                 first_slots: Vec::new(),
+                end_slots: Vec::new(),
             },
             fallback.clone(),
         )),

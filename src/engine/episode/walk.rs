@@ -9,7 +9,7 @@
 
 use super::placement::Placement;
 use super::stats::PosStat;
-use crate::plan::{PAD_ID, THOUGHT_ID};
+use crate::plan::{Slots, PAD_ID, THOUGHT_ID};
 
 /// When the model places a thought itself.
 #[derive(Debug, Clone, Default)]
@@ -22,22 +22,29 @@ pub struct Policy {
     pub budget: usize,
     /// Slots where the model may not insert (e.g. already tried and culled); empty means none.
     pub blocked: Vec<bool>,
-    /// Open only the slots before scored tokens (`episode.slots = targets`); [`Policy::for_rows`] turns this into
-    /// each row's first open slot.
-    pub targets_only: bool,
+    /// Which slots are open (`episode.slots`); [`Policy::for_rows`] turns this into each row's open range.
+    pub slots: Slots,
     /// Per row of a batch, the first slot open to a thought (empty: every slot from 1 on).
     pub first_slots: Vec<usize>,
+    /// Per row of a batch, the slot after the last one open to a thought (empty: open to the end).
+    pub end_slots: Vec<usize>,
 }
 
 impl Policy {
     /// This policy for a batch whose rows' first scored tokens are `first_targets` (`None`: every token is
-    /// scored). With `targets_only`, row `b`'s thoughts may stand only from slot `first_targets[b]` on.
+    /// scored). With `slots = targets`, row `b`'s thoughts may stand only from slot `first_targets[b]` on; with
+    /// `slots = answer_start` only there (rows without an answer: everywhere).
     pub fn for_rows(&self, first_targets: impl IntoIterator<Item = Option<usize>>) -> Policy {
-        let first_slots = match self.targets_only {
-            true => first_targets.into_iter().map(|f| f.unwrap_or(1).max(1)).collect(),
-            false => Vec::new(),
+        let firsts: Vec<Option<usize>> = first_targets.into_iter().collect();
+        let (first_slots, end_slots) = match self.slots {
+            Slots::All => (Vec::new(), Vec::new()),
+            Slots::Targets => (firsts.iter().map(|f| f.unwrap_or(1).max(1)).collect(), Vec::new()),
+            Slots::AnswerStart => (
+                firsts.iter().map(|f| f.unwrap_or(1).max(1)).collect(),
+                firsts.iter().map(|f| f.map_or(usize::MAX, |f| f.max(1) + 1)).collect(),
+            ),
         };
-        Policy { first_slots, ..self.clone() }
+        Policy { first_slots, end_slots, ..self.clone() }
     }
 
     /// Row `b`'s own policy for a sequence of `len` real tokens: `blocked` sized to it and closed before the row's
@@ -47,7 +54,9 @@ impl Policy {
         blocked.resize(len, false);
         let first = self.first_slots.get(b).copied().unwrap_or(0).min(len);
         blocked[..first].iter_mut().for_each(|x| *x = true);
-        Policy { blocked, first_slots: Vec::new(), ..self.clone() }
+        let end = self.end_slots.get(b).copied().unwrap_or(len).min(len);
+        blocked[end..].iter_mut().for_each(|x| *x = true);
+        Policy { blocked, first_slots: Vec::new(), end_slots: Vec::new(), ..self.clone() }
     }
 
     /// Whether the prediction `stat` asks for a thought.
@@ -239,5 +248,20 @@ mod tests {
         assert!(w.done());
         assert_eq!(w.inserted, vec![1]);
         assert_eq!(w.ll, vec![0.0, -0.5, -0.25]);
+    }
+
+    #[test]
+    fn slot_rules_open_every_slot_the_targets_or_the_answer_start() {
+        let open = |slots, first: Option<usize>| -> Vec<usize> {
+            let p = Policy { max_consecutive: 2, budget: 4, slots, ..Default::default() };
+            let row = p.for_rows([Some(2), first]).row(1, 8);
+            (1..8).filter(|&s| row.allows(&[0; 8], 0, s)).collect()
+        };
+        assert_eq!(open(Slots::All, Some(5)), vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(open(Slots::Targets, Some(5)), vec![5, 6, 7]);
+        assert_eq!(open(Slots::AnswerStart, Some(5)), vec![5]);
+        // Text (no answer): every slot under every rule.
+        assert_eq!(open(Slots::AnswerStart, None), vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(open(Slots::Targets, None), vec![1, 2, 3, 4, 5, 6, 7]);
     }
 }

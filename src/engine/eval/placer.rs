@@ -120,8 +120,9 @@ pub fn own_policy(ep: &EpisodeConfig, threshold: Option<f64>) -> Policy {
         max_consecutive,
         budget: ep.thought_budget,
         blocked: vec![],
-        targets_only: ep.slots == crate::plan::Slots::Targets,
+        slots: ep.slots,
         first_slots: vec![],
+        end_slots: vec![],
     }
 }
 
