@@ -13,6 +13,7 @@ pub mod overrides;
 mod pretrained;
 pub mod redundant;
 pub mod reference;
+mod relations;
 mod resolve;
 pub mod schema;
 mod schema_data;
@@ -65,7 +66,7 @@ pub fn check(sources: &Sources, files: &[SpecAst]) -> Result<Plan, Diagnostics> 
             None => None,
         };
         let Some(params) = build::params(&root, model).filter(|_| ok) else { continue };
-        build::relations(&mut ctx, &root, &params);
+        relations::relations(&mut ctx, &root, &params);
         let mut swept = BTreeMap::new();
         let mut label = Vec::new();
         for (axis, value) in point {
